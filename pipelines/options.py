@@ -1,0 +1,25 @@
+"""Beam pipeline options: the user's flags pass through; locally the default runner is FnApiRunner in
+multi-process mode over all cores (DirectRunner would first try to download the Prism binary)."""
+from __future__ import annotations
+
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from schemas.config import ConfigError
+
+LOCAL_RUNNER_FLAGS = ["--runner=FnApiRunner", "--direct_running_mode=multi_processing", "--direct_num_workers=0"]
+
+
+def names_runner(beam_args: list[str]) -> bool:
+    return any(arg == "--runner" or arg.startswith("--runner=") for arg in beam_args)
+
+
+def pipeline_options(beam_args: list[str]) -> PipelineOptions:
+    """Options from the command line's Beam flags; unknown flags are a user error, not silently dropped."""
+    args = list(beam_args) if names_runner(beam_args) else [*beam_args, *LOCAL_RUNNER_FLAGS]
+    if not any(arg.startswith("--default_sdk_harness_log_level") for arg in args):
+        args.append("--default_sdk_harness_log_level=WARNING")
+    options = PipelineOptions(args)
+    unknown = set(options.get_all_options(retain_unknown_options=True)) - set(options.get_all_options())
+    if unknown:
+        raise ConfigError(f"unknown option --{sorted(unknown)[0]} (not a pairmill option nor a Beam pipeline option)")
+    return options

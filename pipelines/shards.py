@@ -1,0 +1,181 @@
+"""The shard sink: records -> ``shard-NNNNN.jsonl.zst`` files, then ``counts.json`` and ``manifest.json`` last.
+
+Shards are deterministic: the number of shards follows from the dataset's size, a record's shard from
+a hash of its id, and records inside a shard are sorted by id, so two builds of the same input give
+identical files whatever the bundle boundaries or worker order. Each file is written under a
+temporary name and renamed, and the manifest only after every shard, so an interrupted build never
+leaves a folder that looks complete.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+from typing import Any, Callable, Iterable, Iterator
+
+import apache_beam as beam
+import pyarrow as pa
+import pyarrow.parquet as pq
+from apache_beam.io.filesystems import FileSystems
+
+from pipelines.funnel import Funnel
+from schemas.manifest import COUNTS, MANIFEST, SHARD_PATTERN, Manifest, ShardInfo
+from schemas.record import PairRecord, records_to_table
+from schemas.shards import encode_record, write_shard
+
+
+def join(folder: str, name: str) -> str:
+    return FileSystems.join(folder, name)
+
+
+def write_atomically(path: str, write: Callable[[Any], Any]) -> Any:
+    """Write through ``write(stream)`` to a temporary name, then rename onto ``path``."""
+    temporary = path + ".tmp"
+    stream = FileSystems.create(temporary, mime_type="application/octet-stream", compression_type="uncompressed")
+    try:
+        result = write(stream)
+    finally:
+        stream.close()
+    if FileSystems.exists(path):
+        FileSystems.delete([path])
+    FileSystems.rename([temporary], [path])
+    return result
+
+
+def shard_of(key: str, num_shards: int) -> int:
+    return int(hashlib.sha1(key.encode("utf-8")).hexdigest()[:12], 16) % num_shards
+
+
+def shard_name(prefix: str, index: int) -> str:
+    return SHARD_PATTERN.format(index=index).replace("shard", prefix, 1)
+
+
+class WriteShardFn(beam.DoFn):
+    """Writes one shard from its group of items, sorted; with ``dataset`` set, also drops repeated ids."""
+
+    def __init__(self, folder: str, prefix: str, level: int, sort_key: Callable[[Any], Any], dataset: str | None, parquet: bool) -> None:
+        self.folder = folder
+        self.prefix = prefix
+        self.level = level
+        self.sort_key = sort_key
+        self.dataset = dataset
+        self.parquet = parquet
+        self.funnel = Funnel()
+
+    def process(self, element: tuple[int, Iterable[Any]]) -> Iterator[ShardInfo]:
+        index, items = element
+        ordered = sorted(items, key=self.sort_key)
+        if self.dataset is not None:
+            ordered = list(self._unique_ids(ordered))
+        name = shard_name(self.prefix, index)
+        info = write_atomically(
+            join(self.folder, name),
+            lambda stream: write_shard(stream, (encode_record(item) for item in ordered), name, self.level),
+        )
+        if self.parquet:
+            buffer = pa.BufferOutputStream()
+            pq.write_table(records_to_table(ordered), buffer, compression="zstd")
+            data = buffer.getvalue().to_pybytes()
+            write_atomically(join(self.folder, name.replace(".jsonl.zst", ".parquet")), lambda stream: stream.write(data))
+        yield info
+
+    def _unique_ids(self, records: list[PairRecord]) -> Iterator[PairRecord]:
+        previous = None
+        for record in records:
+            self.funnel.count(self.dataset, "write", "in")  # type: ignore[arg-type]
+            if record["id"] == previous:
+                self.funnel.count(self.dataset, "write", "dropped:duplicate_id")  # type: ignore[arg-type]
+                continue
+            previous = record["id"]
+            self.funnel.count(self.dataset, "write", "kept")  # type: ignore[arg-type]
+            yield record
+
+
+class WriteShards(beam.PTransform):
+    """Items -> about ``per_shard`` items per file in ``folder``; outputs each file's ``ShardInfo``."""
+
+    def __init__(self, folder: str, prefix: str, per_shard: int, level: int, key: Callable[[Any], str],
+                 sort_key: Callable[[Any], Any], dataset: str | None = None, parquet: bool = False) -> None:
+        super().__init__()
+        self.folder = folder
+        self.prefix = prefix
+        self.per_shard = per_shard
+        self.level = level
+        self.key = key
+        self.sort_key = sort_key
+        self.dataset = dataset
+        self.parquet = parquet
+
+    def expand(self, items: beam.PCollection) -> beam.PCollection:
+        total = items | "count" >> beam.combiners.Count.Globally()
+        per_shard, key = self.per_shard, self.key
+        return (
+            items
+            | "assign shard" >> beam.Map(
+                lambda item, n: (shard_of(key(item), max(1, math.ceil(n / per_shard))), item),
+                n=beam.pvalue.AsSingleton(total),
+            )
+            | "group shard" >> beam.GroupByKey()
+            | "write shard" >> beam.ParDo(WriteShardFn(self.folder, self.prefix, self.level, self.sort_key, self.dataset, self.parquet))
+        )
+
+
+class WriteManifestFn(beam.DoFn):
+    def __init__(self, folder: str, manifest_fields: dict[str, Any]) -> None:
+        self.folder = folder
+        self.manifest_fields = manifest_fields
+
+    def process(self, shards: list[ShardInfo]) -> Iterator[Manifest]:
+        shards = sorted(shards, key=lambda s: s.file)
+        fields = dict(self.manifest_fields)
+        parquet = [s.file.replace(".jsonl.zst", ".parquet") for s in shards] if fields.pop("parquet") else []
+        manifest = Manifest(records=sum(s.records for s in shards), shards=shards, parquet=parquet, **fields)
+        write_atomically(join(self.folder, COUNTS), lambda s: s.write(manifest.counts_json().encode()))
+        write_atomically(join(self.folder, MANIFEST), lambda s: s.write(manifest.to_json().encode()))
+        yield manifest
+
+
+class WriteDataset(beam.PTransform):
+    """A dataset's records -> its folder: shards, then counts.json, then manifest.json."""
+
+    def __init__(self, dataset: str, folder: str, records_per_shard: int, zstd_level: int, parquet: bool, manifest_fields: dict[str, Any]) -> None:
+        super().__init__()
+        self.dataset = dataset
+        self.folder = folder
+        self.records_per_shard = records_per_shard
+        self.zstd_level = zstd_level
+        self.parquet = parquet
+        self.manifest_fields = {"dataset": dataset, "parquet": parquet, **manifest_fields}
+
+    def expand(self, records: beam.PCollection) -> beam.PCollection:
+        return (
+            records
+            | "shards" >> WriteShards(self.folder, "shard", self.records_per_shard, self.zstd_level,
+                                      key=record_id, sort_key=record_id, dataset=self.dataset, parquet=self.parquet)
+            | "collect shards" >> beam.combiners.ToList()
+            | "manifest" >> beam.ParDo(WriteManifestFn(self.folder, dict(self.manifest_fields)))
+        )
+
+
+def record_id(record: PairRecord) -> str:
+    return record["id"]
+
+
+def rejected_order(row: dict[str, Any]) -> tuple[str, str, str]:
+    return (row["file"], row["position"].zfill(20), row["reason"])
+
+
+def rejected_key(row: dict[str, Any]) -> str:
+    return f"{row['file']}:{row['position']}"
+
+
+def dropped_order(item: dict[str, Any]) -> tuple[str, str, str]:
+    return (item["stage"], item["reason"], item["record"]["id"])
+
+
+def dropped_key(item: dict[str, Any]) -> str:
+    return item["record"]["id"]
+
+
+def side_folder(output: str, kind: str, dataset: str) -> str:
+    """``OUT/_rejected/<dataset>`` or ``OUT/_dropped/<dataset>``."""
+    return join(join(output, f"_{kind}"), dataset)

