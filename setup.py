@@ -21,7 +21,6 @@ setup(
         "mining",
         "trainer",
     ],
-    package_data={"pipelines": ["recipes/*.yaml"]},
     install_requires=[
         "apache-beam>=2.70,<3",
         "datasketch>=1.6",

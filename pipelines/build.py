@@ -45,6 +45,20 @@ def curation_stages(dataset: str, filters: FiltersConfig) -> list[tuple[str, bea
     return stages
 
 
+def format_plan(recipe: Recipe) -> str:
+    """What a build of this recipe would do, read from the recipe alone (no data is listed or read)."""
+    stages = ["read", *(name for name, _ in curation_stages("plan", recipe.filters)), "write"]
+    lines = [f"recipe {recipe.path} -> {recipe.output}", f"stages: {' -> '.join(stages)}", ""]
+    lines.append(f"{'dataset':<36} {'kind':<15} {'expected':>12}  paths")
+    expected_total = 0
+    for spec in recipe.sources:
+        expected = f"{spec.expected_records:,}" if spec.expected_records is not None else "-"
+        expected_total += spec.expected_records or 0
+        lines.append(f"{spec.dataset:<36} {spec.kind:<15} {expected:>12}  {', '.join(spec.paths)}")
+    lines.append(f"{len(recipe.sources)} sources, {expected_total:,} expected records after filtering (where the recipe states them)")
+    return "\n".join(lines)
+
+
 def open_sources(recipe: Recipe) -> list[Source]:
     """Each recipe source with its files listed now, on the driver, so a path that matches nothing stops the build."""
     return [

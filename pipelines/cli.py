@@ -22,12 +22,15 @@ EXIT_FAILED = 1
 
 
 def command_build(args: argparse.Namespace, beam_args: list[str]) -> int:
-    from pipelines.build import run_build
+    from pipelines.build import format_plan, run_build
     from pipelines.funnel import format_funnel
     from pipelines.report import write_report
     from schemas.recipe import load_recipe
 
     recipe = load_recipe(args.recipe, output=args.output)
+    if args.dry_run:
+        print(format_plan(recipe))
+        return 0
     report = run_build(recipe, beam_args, overwrite=args.overwrite)
     paths = write_report(recipe.output, report)
     print(format_funnel(report["datasets"]))
@@ -75,6 +78,7 @@ def make_parser() -> argparse.ArgumentParser:
     build.add_argument("recipe", help="YAML recipe file")
     build.add_argument("--output", help="output folder (overrides the recipe's output)")
     build.add_argument("--overwrite", action="store_true", help="replace datasets that already hold a complete build")
+    build.add_argument("--dry-run", action="store_true", help="validate the recipe and print the plan (sources, stages, expected counts) without reading data")
     build.set_defaults(run=command_build, beam=True)
 
     inspect = commands.add_parser("inspect", help="print a dataset's manifest and a few records", description="Print the manifest and the first records of a dataset folder, or of every dataset in an output folder.")

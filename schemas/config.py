@@ -16,16 +16,16 @@ class ConfigError(ValueError):
     """A user mistake in a recipe or config file; the message is one line that says what and where."""
 
 
-def _describe(tp: Any) -> str:
+def describe_type(tp: Any) -> str:
     origin = get_origin(tp)
     if origin is Literal:
         return " | ".join(repr(a) for a in get_args(tp))
     if origin in (Union, types.UnionType):
-        return " or ".join(_describe(a) for a in get_args(tp))
+        return " or ".join(describe_type(a) for a in get_args(tp))
     if origin is list:
-        return f"list of {_describe(get_args(tp)[0])}"
+        return f"list of {describe_type(get_args(tp)[0])}"
     if origin is dict:
-        return f"mapping of {_describe(get_args(tp)[1])}"
+        return f"mapping of {describe_type(get_args(tp)[1])}"
     if dataclasses.is_dataclass(tp):
         return "mapping"
     return {type(None): "null", str: "string", int: "integer", float: "number", bool: "true/false"}.get(tp, str(tp))
@@ -46,7 +46,7 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
                 return _convert(value, option, where)
             except ConfigError:
                 continue
-        raise ConfigError(f"{where}: expected {_describe(tp)}, got {value!r}")
+        raise ConfigError(f"{where}: expected {describe_type(tp)}, got {value!r}")
     if tp is type(None):
         if value is None:
             return None
@@ -54,15 +54,15 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
     if origin is Literal:
         if value in get_args(tp):
             return value
-        raise ConfigError(f"{where}: expected one of {_describe(tp)}, got {value!r}")
+        raise ConfigError(f"{where}: expected one of {describe_type(tp)}, got {value!r}")
     if origin is list:
         if isinstance(value, str) or not isinstance(value, list):
-            raise ConfigError(f"{where}: expected {_describe(tp)}, got {value!r}")
+            raise ConfigError(f"{where}: expected {describe_type(tp)}, got {value!r}")
         (item_type,) = get_args(tp)
         return [_convert(v, item_type, f"{where}[{i}]") for i, v in enumerate(value)]
     if origin is dict:
         if not isinstance(value, dict):
-            raise ConfigError(f"{where}: expected {_describe(tp)}, got {value!r}")
+            raise ConfigError(f"{where}: expected {describe_type(tp)}, got {value!r}")
         _, value_type = get_args(tp)
         return {str(k): _convert(v, value_type, f"{where}.{k}") for k, v in value.items()}
     if dataclasses.is_dataclass(tp):
@@ -81,7 +81,7 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
     elif tp is str:
         if isinstance(value, str):
             return value
-    raise ConfigError(f"{where}: expected {_describe(tp)}, got {value!r}")
+    raise ConfigError(f"{where}: expected {describe_type(tp)}, got {value!r}")
 
 
 def parse_block(cls: type[T], raw: Any, where: str) -> T:

@@ -16,6 +16,7 @@ from typing import Any, BinaryIO, Iterable, Iterator
 
 import zstandard
 
+from schemas.config import ConfigError
 from schemas.manifest import COUNTS, MANIFEST, Manifest, ManifestError, ShardInfo
 from schemas.record import PairRecord, RecordError, validate_record
 
@@ -136,14 +137,14 @@ def find_datasets(path: str) -> list[str]:
     if os.path.exists(os.path.join(path, MANIFEST)):
         return [path]
     if not os.path.isdir(path):
-        raise ManifestError(f"{path}: no such folder")
+        raise ConfigError(f"{path}: no such folder")
     found = sorted(
         os.path.join(path, name)
         for name in os.listdir(path)
         if not name.startswith("_") and os.path.isdir(os.path.join(path, name))
     )
     if not found:
-        raise ManifestError(f"{path}: neither a dataset folder (no {MANIFEST}) nor an output folder with datasets")
+        raise ConfigError(f"{path}: neither a dataset folder (no {MANIFEST}) nor an output folder with datasets")
     return found
 
 
