@@ -8,6 +8,7 @@ rejected rows go to ``OUT/_rejected/<dataset>``, dropped ones (all or a sample p
 from __future__ import annotations
 
 import functools
+import json
 import time
 from typing import Any
 
@@ -27,12 +28,13 @@ from pipelines.shards import (
     rejected_key,
     rejected_order,
     side_folder,
+    write_atomically,
 )
 from pipelines.sources import SOURCES
 from pipelines.sources.base import Source, match_paths
 from pipelines.stages import ApplyFilter
 from schemas.config import ConfigError
-from schemas.manifest import MANIFEST, objective, pairmill_version
+from schemas.manifest import MANIFEST, Manifest, objective, pairmill_version
 from schemas.recipe import FiltersConfig, Recipe, SourceSpec, recipe_as_dict
 
 def curation_stages(dataset: str, filters: FiltersConfig) -> list[tuple[str, beam.PTransform]]:
@@ -72,7 +74,7 @@ def manifest_fields(recipe: Recipe, spec: SourceSpec) -> dict[str, Any]:
     return {
         "objective": objective(spec.objective),
         "prefixes": {"query": prefixes.query, "document": prefixes.document} if prefixes else {"query": "", "document": ""},
-        "recipe_hash": recipe.fingerprint(),
+        "recipe_hash": recipe.dataset_fingerprint(spec.dataset),
         "pairmill_version": pairmill_version(),
     }
 
@@ -112,31 +114,53 @@ def add_dataset(pipeline: beam.Pipeline, recipe: Recipe, source: Source) -> None
     )
 
 
-def prepare_output(recipe: Recipe, overwrite: bool) -> None:
-    """Refuse to replace a complete build without ``overwrite``; clear what an unfinished one left behind."""
+def prepare_output(recipe: Recipe, overwrite: bool) -> list[str]:
+    """The datasets to build now. A complete dataset built from the same recipe parts is kept (a rerun
+    after an interruption finishes the rest); one from other recipe parts is refused without
+    ``overwrite``. What an unfinished build left behind is cleared."""
+    to_build = []
     for dataset in recipe.datasets:
         folder = join(recipe.output, dataset)
-        manifest = join(folder, MANIFEST)
-        if FileSystems.exists(manifest) and not overwrite:
-            raise ConfigError(f"{folder} already holds a complete build; pass --overwrite to replace it")
+        manifest_path = join(folder, MANIFEST)
+        if FileSystems.exists(manifest_path) and not overwrite:
+            with FileSystems.open(manifest_path) as f:
+                built_from = Manifest.from_json(f.read().decode(), manifest_path).recipe_hash
+            if built_from == recipe.dataset_fingerprint(dataset):
+                continue
+            raise ConfigError(f"{folder} already holds a complete build from a different recipe; pass --overwrite to replace it")
         # The manifest goes first, so an interrupted overwrite never leaves a folder that looks complete.
-        for path in [manifest, folder, side_folder(recipe.output, "rejected", dataset), side_folder(recipe.output, "dropped", dataset)]:
+        stale = [side_folder(recipe.output, "rejected", dataset), side_folder(recipe.output, "dropped", dataset), funnel_path(recipe.output, dataset)]
+        for path in [manifest_path, folder, *stale]:
             if FileSystems.exists(path):
                 FileSystems.delete([path])
+        to_build.append(dataset)
+    return to_build
 
 
 def run_build(recipe: Recipe, beam_args: list[str], overwrite: bool = False) -> dict[str, Any]:
-    """Run the build pipeline and return the funnel report (also written to OUT/report.json)."""
+    """Run the build pipeline and return the funnel report (``OUT/report.json``).
+
+    Each dataset's funnel is also kept in ``OUT/_funnel/<dataset>.json``, so the report of a rerun
+    that skips complete datasets still shows theirs.
+    """
     sources = open_sources(recipe)
     options = pipeline_options(beam_args)
-    prepare_output(recipe, overwrite)
+    to_build = prepare_output(recipe, overwrite)
     started = time.time()
-    pipeline = beam.Pipeline(options=options)
-    for source in sources:
-        add_dataset(pipeline, recipe, source)
-    result = pipeline.run()
-    result.wait_until_finish()
-    funnel = build_funnel(counter_values(result), recipe.datasets)
+    funnel: dict[str, Any] = {}
+    if to_build:
+        pipeline = beam.Pipeline(options=options)
+        for source in sources:
+            if source.dataset in to_build:
+                add_dataset(pipeline, recipe, source)
+        result = pipeline.run()
+        result.wait_until_finish()
+        funnel = build_funnel(counter_values(result), to_build)
+        for dataset, entry in funnel.items():
+            write_atomically(funnel_path(recipe.output, dataset), lambda s, e=entry: s.write(json.dumps(e).encode()))
+    for dataset in recipe.datasets:
+        if dataset not in to_build:
+            funnel[dataset] = {**read_saved_funnel(recipe.output, dataset), "from_earlier_build": True}
     return {
         "command": "build",
         "recipe": recipe.path,
@@ -145,6 +169,18 @@ def run_build(recipe: Recipe, beam_args: list[str], overwrite: bool = False) -> 
         "output": recipe.output,
         "pairmill_version": pairmill_version(),
         "seconds": round(time.time() - started, 2),
-        "datasets": funnel,
+        "datasets": {d: funnel[d] for d in recipe.datasets},
         "balanced": all(entry["balanced"] for entry in funnel.values()),
     }
+
+
+def funnel_path(output: str, dataset: str) -> str:
+    return side_folder(output, "funnel", dataset) + ".json"
+
+
+def read_saved_funnel(output: str, dataset: str) -> dict[str, Any]:
+    path = funnel_path(output, dataset)
+    if not FileSystems.exists(path):
+        return {"stages": [], "read": 0, "written": 0, "dropped": 0, "rejected": 0, "balanced": True, "note": "funnel of the earlier build not found"}
+    with FileSystems.open(path) as f:
+        return json.loads(f.read())

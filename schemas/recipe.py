@@ -160,8 +160,14 @@ class Recipe:
         return next(s for s in self.sources if s.dataset == dataset)
 
     def fingerprint(self) -> str:
-        """sha256 of the recipe's content (not its path or output), recorded in every manifest."""
+        """sha256 of the recipe's content (not its path or output)."""
         content = {k: v for k, v in self.raw.items() if k != "output"}
+        return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
+
+    def dataset_fingerprint(self, dataset: str) -> str:
+        """sha256 of what decides one dataset's content (its source entry, filters, shards): its manifest's recipe_hash."""
+        entry = next(s for s in self.raw["sources"] if s.get("dataset") == dataset)
+        content = {"source": entry, "filters": self.raw.get("filters"), "shards": self.raw.get("shards")}
         return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
 
 

@@ -124,13 +124,24 @@ def test_two_builds_give_identical_shards_and_multiprocess_runner_agrees(tmp_pat
     assert decompressed_shards(tmp_path / "out" / "coffee") == first
 
 
-def test_refuses_to_overwrite_a_complete_build(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_rerun_keeps_a_complete_build_and_refuses_another_recipe(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     recipe = recipe_for(tmp_path, [str(planted_corpus(tmp_path))])
     assert main(["build", recipe, *FAST_RUNNER]) == 0
+    shard = tmp_path / "out" / "coffee" / "shard-00000.jsonl.zst"
+    built_at = shard.stat().st_mtime_ns
+    first_report = json.loads((tmp_path / "out" / "report.json").read_text())["datasets"]["coffee"]
+    assert main(["build", recipe, *FAST_RUNNER]) == 0
+    assert shard.stat().st_mtime_ns == built_at
+    again = json.loads((tmp_path / "out" / "report.json").read_text())["datasets"]["coffee"]
+    assert again.pop("from_earlier_build") is True and again == first_report
+
     capsys.readouterr()
-    assert main(["build", recipe, *FAST_RUNNER]) == 2
+    other = recipe_for(tmp_path, [str(planted_corpus(tmp_path))], zstd_level=3)
+    assert main(["build", other, *FAST_RUNNER]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "--overwrite" in err and "coffee" in err
+    assert main(["build", other, "--overwrite", *FAST_RUNNER]) == 0
+    assert shard.stat().st_mtime_ns != built_at
 
 
 def test_compressed_inputs_and_a_truncated_file(tmp_path: Path) -> None:
