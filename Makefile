@@ -12,6 +12,7 @@ demo: $(INSTALLED)
 	$(VENV)/bin/pairmill demo
 
 test: $(INSTALLED)
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || echo "chromium is not installed: the report's browser test will be skipped"
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 install: $(INSTALLED)

@@ -33,6 +33,7 @@ from pipelines.shards import (
 from pipelines.sources import SOURCES
 from pipelines.sources.base import Source, match_paths
 from pipelines.stages import ApplyFilter
+from pipelines.stats import CollectStats, stage_seconds, stats_path
 from schemas.config import ConfigError
 from schemas.manifest import MANIFEST, Manifest, objective, pairmill_version
 from schemas.recipe import FiltersConfig, Recipe, SourceSpec, recipe_as_dict
@@ -88,6 +89,7 @@ def add_dataset(pipeline: beam.Pipeline, recipe: Recipe, source: Source) -> None
         result = records | f"{dataset}: {name}" >> stage
         records = result.kept
         dropped.append(result.dropped)
+    (records, *dropped) | f"{dataset}: stats" >> CollectStats(dataset, recipe.output)
 
     shards = recipe.shards
     records | f"{dataset}: write" >> WriteDataset(
@@ -129,7 +131,7 @@ def prepare_output(recipe: Recipe, overwrite: bool) -> list[str]:
                 continue
             raise ConfigError(f"{folder} already holds a complete build from a different recipe; pass --overwrite to replace it")
         # The manifest goes first, so an interrupted overwrite never leaves a folder that looks complete.
-        stale = [side_folder(recipe.output, "rejected", dataset), side_folder(recipe.output, "dropped", dataset), funnel_path(recipe.output, dataset)]
+        stale = [side_folder(recipe.output, "rejected", dataset), side_folder(recipe.output, "dropped", dataset), funnel_path(recipe.output, dataset), stats_path(recipe.output, dataset)]
         for path in [manifest_path, folder, *stale]:
             if FileSystems.exists(path):
                 FileSystems.delete([path])
@@ -156,7 +158,9 @@ def run_build(recipe: Recipe, beam_args: list[str], overwrite: bool = False) -> 
         result = pipeline.run()
         result.wait_until_finish()
         funnel = build_funnel(counter_values(result), to_build)
+        seconds = stage_seconds(result, to_build)
         for dataset, entry in funnel.items():
+            entry["stage_seconds"] = seconds.get(dataset, {})
             write_atomically(funnel_path(recipe.output, dataset), lambda s, e=entry: s.write(json.dumps(e).encode()))
     for dataset in recipe.datasets:
         if dataset not in to_build:

@@ -99,30 +99,39 @@ def iter_shard(dataset_dir: str, shard: ShardInfo, validate: bool = False) -> It
     path = os.path.join(dataset_dir, shard.file)
     if not os.path.exists(path):
         raise ShardError(f"{path}: shard listed in the manifest is missing")
-    count = 0
     with open(path, "rb") as raw:
-        hashing = _HashingReader(raw)
-        stream = io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(io.BufferedReader(hashing), read_across_frames=True))
-        try:
-            for line in stream:
-                count += 1
-                try:
-                    record = json.loads(line)
-                    if validate:
-                        validate_record(record)
-                except (ValueError, RecordError) as err:
-                    raise ShardError(f"{path}: record {count}: {err}") from None
-                yield record
-            while hashing.readinto(bytearray(1 << 16)):  # hash any bytes after the last frame
-                pass
-        except zstandard.ZstdError as err:
-            raise ShardError(f"{path}: corrupt zstd data after record {count} ({err})") from None
-    if hashing.bytes != shard.bytes:
-        raise ShardError(f"{path}: {hashing.bytes} bytes, manifest says {shard.bytes}")
-    if hashing.sha256.hexdigest() != shard.sha256:
-        raise ShardError(f"{path}: sha256 does not match the manifest (the file was changed)")
+        yield from iter_shard_stream(raw, path, shard, validate)
+
+
+def iter_shard_stream(raw: BinaryIO, path: str, shard: ShardInfo, validate: bool = False) -> Iterator[PairRecord]:
+    """``iter_shard`` over an already open stream (any filesystem); ``path`` is for messages."""
+    count = 0
+    hashing = _HashingReader(raw)
+    stream = io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(io.BufferedReader(hashing), read_across_frames=True))
+    try:
+        for line in stream:
+            count += 1
+            try:
+                record = json.loads(line)
+                if validate:
+                    validate_record(record)
+            except (ValueError, RecordError) as err:
+                raise ShardError(f"{path}: record {count}: {err}") from None
+            yield record
+        while hashing.readinto(bytearray(1 << 16)):  # hash any bytes after the last frame
+            pass
+    except zstandard.ZstdError as err:
+        raise ShardError(f"{path}: corrupt zstd data after record {count} ({err})") from None
+    check_shard_bytes(path, shard, hashing.bytes, hashing.sha256.hexdigest())
     if count != shard.records:
         raise ShardError(f"{path}: {count} records, manifest says {shard.records}")
+
+
+def check_shard_bytes(path: str, shard: ShardInfo, size: int, sha256: str) -> None:
+    if size != shard.bytes:
+        raise ShardError(f"{path}: {size} bytes, manifest says {shard.bytes}")
+    if sha256 != shard.sha256:
+        raise ShardError(f"{path}: sha256 does not match the manifest (the file was changed)")
 
 
 def iter_records(dataset_dir: str, validate: bool = False) -> Iterator[PairRecord]:
