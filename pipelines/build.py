@@ -16,8 +16,11 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from filters.clean import CleanFilter
+from filters.language import LanguageFilter
+from pipelines.consistency import ConsistencyFilter
 from pipelines.exact_dedup import ExactDedup
 from pipelines.funnel import build_funnel, counter_values
+from pipelines.near_dedup import NearDedup
 from pipelines.options import pipeline_options
 from pipelines.shards import (
     WriteDataset,
@@ -43,8 +46,14 @@ def curation_stages(dataset: str, filters: FiltersConfig) -> list[tuple[str, bea
     stages: list[tuple[str, beam.PTransform]] = []
     if filters.clean is not None:
         stages.append(("clean", ApplyFilter(dataset, functools.partial(CleanFilter, filters.clean), batch_size=1024)))
+    if filters.language is not None:
+        stages.append(("language", ApplyFilter(dataset, functools.partial(LanguageFilter, filters.language), filters.language.batch_size)))
     if filters.dedup is not None and filters.dedup.exact != "none":
         stages.append(("exact_dedup", ExactDedup(dataset, filters.dedup.exact)))
+    if filters.dedup is not None and filters.dedup.near is not None:
+        stages.append(("near_dedup", NearDedup(dataset, filters.dedup.near)))
+    if filters.consistency is not None:
+        stages.append(("consistency", ConsistencyFilter(dataset, filters.consistency)))
     return stages
 
 

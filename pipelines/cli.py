@@ -64,6 +64,12 @@ def command_verify(args: argparse.Namespace, beam_args: list[str]) -> int:
     return EXIT_FAILED if failed else 0
 
 
+def command_demo(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from pipelines.demo import run_demo
+
+    return run_demo(args.output, args.seed, args.scale, args.train_steps)
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pairmill",
@@ -80,6 +86,13 @@ def make_parser() -> argparse.ArgumentParser:
     build.add_argument("--overwrite", action="store_true", help="replace datasets that already hold a complete build")
     build.add_argument("--dry-run", action="store_true", help="validate the recipe and print the plan (sources, stages, expected counts) without reading data")
     build.set_defaults(run=command_build, beam=True)
+
+    from pipelines.demo import add_demo_arguments
+
+    demo = commands.add_parser("demo", help="everything, offline, on a generated sample corpus",
+                               description="Generate a sample corpus in the published formats with planted duplicates, non-English records and mismatched pairs; build it with every filter on; mine negatives; train the default student briefly; write the report; and score the filters against the corpus's ground truth.")
+    add_demo_arguments(demo)
+    demo.set_defaults(run=command_demo, beam=False)
 
     inspect = commands.add_parser("inspect", help="print a dataset's manifest and a few records", description="Print the manifest and the first records of a dataset folder, or of every dataset in an output folder.")
     inspect.add_argument("path", help="dataset folder or output folder")
