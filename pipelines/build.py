@@ -51,7 +51,10 @@ def curation_stages(dataset: str, filters: FiltersConfig) -> list[tuple[str, bea
     if filters.dedup is not None and filters.dedup.exact != "none":
         stages.append(("exact_dedup", ExactDedup(dataset, filters.dedup.exact)))
     if filters.dedup is not None and filters.dedup.near is not None:
-        stages.append(("near_dedup", NearDedup(dataset, filters.dedup.near)))
+        try:
+            stages.append(("near_dedup", NearDedup(dataset, filters.dedup.near)))
+        except ValueError as err:  # bands x rows that do not fit num_perm
+            raise ConfigError(f"filters.dedup.near: {err}") from None
     if filters.consistency is not None:
         stages.append(("consistency", ConsistencyFilter(dataset, filters.consistency)))
     return stages

