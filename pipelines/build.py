@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import time
-from typing import Any
+from typing import Any, Callable
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -21,7 +21,7 @@ from pipelines.consistency import ConsistencyFilter
 from pipelines.exact_dedup import ExactDedup
 from pipelines.funnel import build_funnel, counter_values
 from pipelines.near_dedup import NearDedup
-from pipelines.options import pipeline_options
+from pipelines.options import make_pipeline, pipeline_options
 from pipelines.shards import (
     WriteDataset,
     WriteShards,
@@ -128,18 +128,21 @@ def add_dataset(pipeline: beam.Pipeline, recipe: Recipe, source: Source) -> None
     )
 
 
-def prepare_output(recipe: Recipe, overwrite: bool) -> list[str]:
-    """The datasets to build now. A complete dataset built from the same recipe parts is kept (a rerun
-    after an interruption finishes the rest); one from other recipe parts is refused without
-    ``overwrite``. What an unfinished build left behind is cleared."""
+def prepare_output(recipe: Recipe, overwrite: bool, datasets: list[str] | None = None,
+                   fingerprint: Callable[[str], str] | None = None) -> list[str]:
+    """The datasets to build now (default: the recipe's). A complete dataset built from the same
+    recipe parts (``fingerprint``) is kept, so a rerun after an interruption finishes the rest; one
+    from other recipe parts is refused without ``overwrite``. What an unfinished build left behind is
+    cleared."""
+    fingerprint = fingerprint or recipe.dataset_fingerprint
     to_build = []
-    for dataset in recipe.datasets:
+    for dataset in datasets or recipe.datasets:
         folder = join(recipe.output, dataset)
         manifest_path = join(folder, MANIFEST)
         if FileSystems.exists(manifest_path) and not overwrite:
             with FileSystems.open(manifest_path) as f:
                 built_from = Manifest.from_json(f.read().decode(), manifest_path).recipe_hash
-            if built_from == recipe.dataset_fingerprint(dataset):
+            if built_from == fingerprint(dataset):
                 continue
             raise ConfigError(f"{folder} already holds a complete build from a different recipe; pass --overwrite to replace it")
         # The manifest goes first, so an interrupted overwrite never leaves a folder that looks complete.
@@ -158,12 +161,12 @@ def run_build(recipe: Recipe, beam_args: list[str], overwrite: bool = False) -> 
     that skips complete datasets still shows theirs.
     """
     sources = open_sources(recipe)
-    options = pipeline_options(beam_args)
+    pipeline_options(beam_args)  # unknown flags stop here, before the output folder is touched
     to_build = prepare_output(recipe, overwrite)
     started = time.time()
     funnel: dict[str, Any] = {}
     if to_build:
-        pipeline = beam.Pipeline(options=options)
+        pipeline = make_pipeline(beam_args)
         for source in sources:
             if source.dataset in to_build:
                 add_dataset(pipeline, recipe, source)

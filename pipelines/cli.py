@@ -41,6 +41,29 @@ def command_build(args: argparse.Namespace, beam_args: list[str]) -> int:
     return 0
 
 
+def command_mine(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from pipelines.funnel import format_funnel
+    from pipelines.mine import run_mine
+    from pipelines.report import read_report, write_report
+    from schemas.recipe import load_recipe
+
+    recipe = load_recipe(args.recipe, output=args.output)
+    mined = run_mine(recipe, beam_args, overwrite=args.overwrite)
+    print(format_funnel(mined["datasets"]))
+    paths = write_report(recipe.output, merge_mined(read_report(recipe.output), mined))
+    print(f"report: {paths['html']} ({paths['json']})")
+    return 0 if mined["balanced"] else EXIT_FAILED
+
+
+def merge_mined(report: dict[str, Any] | None, mined: dict[str, Any]) -> dict[str, Any]:
+    """The build's report with the mined datasets added (a report of its own when there was no build report)."""
+    if report is None:
+        return {**mined, "recipe_hash": "", "pairmill_version": "", "recipe_resolved": {}}
+    datasets = {**report["datasets"], **mined["datasets"]}
+    return {**report, "datasets": datasets, "mined": sorted(set(report.get("mined", [])) | set(mined["mined"])),
+            "balanced": all(e["balanced"] for e in datasets.values())}
+
+
 def command_inspect(args: argparse.Namespace, beam_args: list[str]) -> int:
     for folder in find_datasets(args.path):
         manifest = read_manifest(folder)
@@ -86,6 +109,13 @@ def make_parser() -> argparse.ArgumentParser:
     build.add_argument("--overwrite", action="store_true", help="replace datasets that already hold a complete build")
     build.add_argument("--dry-run", action="store_true", help="validate the recipe and print the plan (sources, stages, expected counts) without reading data")
     build.set_defaults(run=command_build, beam=True)
+
+    mine = commands.add_parser("mine", help="hard negatives for built datasets -> triplet shards",
+                               description="Mine hard negatives with the recipe's teacher for the datasets its mining block names (already built under the recipe's output) and write <dataset><output_suffix> triplet (or labeled-pair) datasets. Unknown --flags are passed to Beam.")
+    mine.add_argument("recipe", help="YAML recipe file with a mining block")
+    mine.add_argument("--output", help="output folder holding the built datasets (overrides the recipe's output)")
+    mine.add_argument("--overwrite", action="store_true", help="replace mined datasets that already hold a complete build")
+    mine.set_defaults(run=command_mine, beam=True)
 
     from pipelines.demo import add_demo_arguments
 

@@ -13,7 +13,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.metrics.metric import MetricsFilter
 
 NAMESPACE = "pairmill"
-STAGE_ORDER = ["read", "clean", "language", "exact_dedup", "near_dedup", "consistency", "write"]
+STAGE_ORDER = ["read", "clean", "language", "exact_dedup", "near_dedup", "consistency", "mine", "write"]
 
 
 class Funnel:
@@ -61,13 +61,16 @@ def build_funnel(counters: dict[str, int], datasets: list[str]) -> dict[str, Any
         dropped = sum(sum(by_stage[s]["dropped"].values()) for s in ordered)
         read = by_stage.get("read", {}).get("in", 0)
         written = by_stage.get("write", {}).get("kept", 0)
+        # Rows a stage added (labeled-pair mining turns one row into 1 + negatives rows).
+        added = sum(by_stage[s]["info"].get("added_rows", 0) for s in ordered)
         funnel[dataset] = {
             "stages": [{"stage": s, **by_stage[s]} for s in ordered],
             "read": read,
             "written": written,
             "dropped": dropped,
             "rejected": rejected,
-            "balanced": read == written + dropped + rejected,
+            "added": added,
+            "balanced": read + added == written + dropped + rejected,
         }
     return funnel
 

@@ -568,6 +568,10 @@ def write_report(output: str, report: dict[str, Any]) -> dict[str, str]:
     return paths
 
 
-def read_report(output: str) -> dict[str, Any]:
-    with FileSystems.open(join(output, "report.json")) as f:
+def read_report(output: str) -> dict[str, Any] | None:
+    """The report.json of an earlier build in ``output``, or None."""
+    path = join(output, "report.json")
+    if not FileSystems.exists(path):
+        return None
+    with FileSystems.open(path) as f:
         return json.loads(f.read())

@@ -38,27 +38,28 @@ class ReadShardFn(beam.DoFn):
     def process(self, element: tuple[str, str, ShardInfo]) -> Iterator[Any]:
         _, path, shard = element
         try:
-            self._check_bytes(path, shard)
-            with FileSystems.open(path, compression_type="uncompressed") as raw:
-                for record in iter_shard_stream(raw, path, shard, validate=True):
-                    natural_key = record["id"].split("/", 1)[1]
-                    record = {**record, "id": f"{self.dataset}/{natural_key}", "dataset": self.dataset}
-                    self.funnel.count(self.dataset, "read", "in")
-                    self.funnel.count(self.dataset, "read", "kept")
-                    yield record
+            for record in read_verified_shard(path, shard):
+                natural_key = record["id"].split("/", 1)[1]
+                record = {**record, "id": f"{self.dataset}/{natural_key}", "dataset": self.dataset}
+                self.funnel.count(self.dataset, "read", "in")
+                self.funnel.count(self.dataset, "read", "kept")
+                yield record
         except (ShardError, OSError) as err:
             self.funnel.count(self.dataset, "read", "in")
             self.funnel.count(self.dataset, "read", "rejected:shard_mismatch")
             yield beam.pvalue.TaggedOutput(REJECTED, rejected(self.dataset, path, "shard", "shard_mismatch", str(err)))
 
-    @staticmethod
-    def _check_bytes(path: str, shard: ShardInfo) -> None:
-        digest, size = hashlib.sha256(), 0
-        with FileSystems.open(path, compression_type="uncompressed") as raw:
-            while chunk := raw.read(1 << 20):
-                digest.update(chunk)
-                size += len(chunk)
-        check_shard_bytes(path, shard, size, digest.hexdigest())
+
+def read_verified_shard(path: str, shard: ShardInfo) -> Iterator[Any]:
+    """A shard's records, after its size and sha256 were checked against the manifest (any filesystem)."""
+    digest, size = hashlib.sha256(), 0
+    with FileSystems.open(path, compression_type="uncompressed") as raw:
+        while chunk := raw.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+    check_shard_bytes(path, shard, size, digest.hexdigest())
+    with FileSystems.open(path, compression_type="uncompressed") as raw:
+        yield from iter_shard_stream(raw, path, shard, validate=True)
 
 
 class ShardsSource(Source):

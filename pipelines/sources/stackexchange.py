@@ -1,0 +1,533 @@
+"""Stack Exchange data dumps: Posts.xml (and PostLinks.xml) as title/body, question/answer and duplicate pairs.
+
+The dumps write one ``<row .../>`` element per line, so each line is parsed on its own: a malformed row
+is one rejected row at its line number, never a dead file. ``paths`` are Posts files (plain or
+compressed, one folder per site) or a site's ``.7z`` dump archive, read as a stream (py7zr decompresses
+the member in a thread into a bounded queue; nothing is unpacked to disk).
+
+Modes:
+- ``title_body``: each question's title -> its body, one file at a time.
+- ``question_answer``: title + body -> the accepted answer, else the best answer scoring at least
+  ``min_answer_score``; answers meet their question in a Beam join by (site, question id).
+- ``duplicate_questions``: PostLinks rows with LinkTypeId 3 -> the two questions' title + body, two
+  Beam joins (the duplicate's side, then the original's side).
+
+Accounting for the joins: questions, answers and links are parsed into ``Part`` items that are not
+counted; each candidate pair (a question, a duplicate link) is counted once where the join decides it:
+``in`` + ``kept`` when it becomes a record, ``skipped:<reason>`` when it cannot (no usable answer, a
+linked post missing from the dump). Rows that cannot be parsed are ``in`` + ``rejected`` at the parse.
+"""
+from __future__ import annotations
+
+import io
+import posixpath
+import queue
+import threading
+import xml.etree.ElementTree as ET
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, BinaryIO, Callable, Iterator, Literal, NamedTuple
+
+import apache_beam as beam
+import py7zr
+import py7zr.exceptions
+from apache_beam.io.filesystems import FileSystems
+from py7zr.io import Py7zIO, WriterFactory
+
+from filters.html_text import html_to_text
+from pipelines.funnel import Funnel
+from pipelines.sources.base import (
+    REJECTED,
+    STREAM_ERRORS,
+    FileSource,
+    Parsed,
+    Skip,
+    SourceOutput,
+    match_paths,
+    open_input,
+    parse_files,
+)
+from schemas.config import ConfigError
+from schemas.record import RejectedRow, new_record, rejected
+
+POSTS_MEMBER = "Posts.xml"
+POST_LINKS_MEMBER = "PostLinks.xml"
+DUPLICATE_LINK_TYPE = "3"
+
+POST_TYPES = {
+    "2": "answer",
+    "3": "orphaned_tag_wiki",
+    "4": "tag_wiki_excerpt",
+    "5": "tag_wiki",
+    "6": "moderator_nomination",
+    "7": "wiki_placeholder",
+    "8": "privilege_wiki",
+}
+LINK_TYPES = {"1": "linked_post"}
+# Lines of the dump that hold no row: the XML declaration and the root element's tags.
+_FRAME_PREFIXES = (b"<?xml", b"<posts", b"</posts", b"<postlinks", b"</postlinks")
+_BOM = b"\xef\xbb\xbf"
+
+
+# ---------------------------------------------------------------------------------------------
+# Site names and files
+
+
+def site_name(path: str) -> str:
+    """``coffee`` for ``.../coffee/Posts.xml.gz``, ``coffee.stackexchange.com.7z`` and ``stackoverflow.com-Posts.7z``-style names."""
+    base = posixpath.basename(path.replace("\\", "/"))
+    if base.lower().endswith(".7z"):
+        name = base[: -len(".7z")]
+        for table in ("-Posts", "-PostLinks"):
+            if name.endswith(table):
+                name = name[: -len(table)]
+    else:
+        name = posixpath.basename(posixpath.dirname(path.replace("\\", "/")))
+    return name[: -len(".stackexchange.com")] if name.endswith(".stackexchange.com") else name
+
+
+def sibling_post_links(posts_path: str) -> str:
+    """Where a Posts file's PostLinks file lies: the same .7z site archive, Stack Overflow's -PostLinks.7z, or beside it."""
+    folder, base = posixpath.split(posts_path)
+    if base.lower().endswith(".7z"):
+        return posixpath.join(folder, base.replace("-Posts.7z", "-PostLinks.7z")) if base.endswith("-Posts.7z") else posts_path
+    stem, dot, suffix = base.partition(".")
+    return posixpath.join(folder, "PostLinks" + dot + suffix) if stem == "Posts" else posixpath.join(folder, "PostLinks.xml")
+
+
+# ---------------------------------------------------------------------------------------------
+# .7z members as streams
+
+
+class Corrupt7zArchive(OSError):
+    """A .7z archive that cannot be read (an OSError, so the reader reports it as a corrupt file)."""
+
+
+class MissingArchiveMember(LookupError):
+    pass
+
+
+_END = object()
+
+
+class _Cancelled(Exception):
+    pass
+
+
+class _QueueWriter(Py7zIO):
+    """Receives py7zr's decompressed chunks and hands them to the reading thread through a bounded queue."""
+
+    def __init__(self, chunks: queue.Queue, cancelled: threading.Event) -> None:
+        self.chunks = chunks
+        self.cancelled = cancelled
+        self.written = 0
+
+    def write(self, s: bytes | bytearray) -> int:
+        block = bytes(s)
+        while True:
+            if self.cancelled.is_set():
+                raise _Cancelled()
+            try:
+                self.chunks.put(block, timeout=0.1)
+                break
+            except queue.Full:
+                continue
+        self.written += len(block)
+        return len(block)
+
+    def read(self, size: int | None = None) -> bytes:
+        return b""
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return 0
+
+    def flush(self) -> None:
+        return None
+
+    def size(self) -> int:
+        return self.written
+
+
+class _QueueWriterFactory(WriterFactory):
+    def __init__(self, writer: _QueueWriter) -> None:
+        self.writer = writer
+
+    def create(self, filename: str) -> Py7zIO:
+        return self.writer
+
+
+class SevenZipMemberStream(io.RawIOBase):
+    """One member of an open .7z archive as a readable stream; memory is bounded by ``max_chunks`` chunks."""
+
+    def __init__(self, archive: py7zr.SevenZipFile, member: str, max_chunks: int = 4) -> None:
+        super().__init__()
+        self._chunks: queue.Queue = queue.Queue(maxsize=max_chunks)
+        self._cancelled = threading.Event()
+        self._pending = memoryview(b"")
+        self._done = False
+        writer = _QueueWriter(self._chunks, self._cancelled)
+        self._thread = threading.Thread(target=self._extract, args=(archive, member, writer), daemon=True)
+        self._thread.start()
+
+    def _extract(self, archive: py7zr.SevenZipFile, member: str, writer: _QueueWriter) -> None:
+        try:
+            archive.extract(targets=[member], factory=_QueueWriterFactory(writer))
+            outcome: Any = _END
+        except _Cancelled:
+            return
+        except BaseException as err:  # handed to the reading thread, which raises it there
+            outcome = err
+        while not self._cancelled.is_set():
+            try:
+                self._chunks.put(outcome, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._pending:
+            if self._done:
+                return 0
+            item = self._chunks.get()
+            if item is _END:
+                self._done = True
+                return 0
+            if isinstance(item, BaseException):
+                self._done = True
+                raise Corrupt7zArchive(f"{type(item).__name__}: {item}") from item
+            self._pending = memoryview(item)
+        n = min(len(buffer), len(self._pending))
+        buffer[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
+
+    def close(self) -> None:
+        if not self.closed:
+            self._cancelled.set()
+            while self._thread.is_alive():
+                try:
+                    self._chunks.get(timeout=0.1)
+                except queue.Empty:
+                    continue
+            self._thread.join()
+        super().close()
+
+
+@contextmanager
+def open_dump_table(path: str, stream: BinaryIO, member: str) -> Iterator[BinaryIO]:
+    """The table's lines: the stream itself, or the member of a .7z site archive streamed out of it."""
+    if not path.lower().endswith(".7z"):
+        yield stream
+        return
+    try:
+        archive = py7zr.SevenZipFile(stream, mode="r")
+    except (py7zr.exceptions.ArchiveError, ValueError, EOFError) as err:
+        raise Corrupt7zArchive(f"not a readable .7z archive ({type(err).__name__}: {err})") from err
+    with archive:
+        names = [n for n in archive.getnames() if posixpath.basename(n) == member]
+        if not names:
+            raise MissingArchiveMember(f"no {member} in the archive")
+        with SevenZipMemberStream(archive, names[0]) as raw, io.BufferedReader(raw, buffer_size=1 << 20) as lines:
+            yield lines
+
+
+# ---------------------------------------------------------------------------------------------
+# Rows
+
+
+class DumpRow(NamedTuple):
+    line: int
+    attrs: dict[str, str]
+    raw: bytes
+
+
+@dataclass(frozen=True)
+class BadRow:
+    position: int | str
+    reason: str
+    raw: bytes
+
+
+def dump_rows(lines: BinaryIO) -> Iterator[DumpRow | BadRow]:
+    """Every ``<row .../>`` line with its number and attributes; a line that is not a well-formed row is a BadRow."""
+    for line_number, line in enumerate(lines, start=1):
+        text = line.strip()
+        if line_number == 1 and text.startswith(_BOM):
+            text = text[len(_BOM) :]
+        if not text or text.startswith(_FRAME_PREFIXES):
+            continue
+        if not text.startswith(b"<row"):
+            yield BadRow(line_number, "not_a_row", text)
+            continue
+        try:
+            element = ET.fromstring(text)
+        except ET.ParseError:
+            yield BadRow(line_number, "malformed_xml_row", text)
+            continue
+        yield DumpRow(line_number, element.attrib, text)
+
+
+class Part(NamedTuple):
+    """An intermediate item of a joining reader (question, answer, link): passed on as (key, value), not counted."""
+
+    key: Any
+    value: Any
+
+
+class ParsePartsFn(beam.DoFn):
+    """Streams one file through ``parse`` for a join: Parts go on uncounted, rejected rows and skips are counted."""
+
+    def __init__(self, dataset: str, parse: Callable[[str, BinaryIO], Iterator[Part | Parsed]]) -> None:
+        self.dataset = dataset
+        self.parse = parse
+        self.funnel = Funnel()
+
+    def process(self, path: str) -> Iterator[Any]:
+        last_position: Any = 0
+        try:
+            with open_input(path) as stream:
+                for item in self.parse(path, stream):
+                    if isinstance(item, Part):
+                        last_position = item.value.get("row", last_position)
+                        yield item.key, item.value
+                    elif isinstance(item, Skip):
+                        self.funnel.count(self.dataset, "read", f"skipped:{item.reason}")
+                    else:
+                        last_position = item["position"]
+                        yield from self._rejected(item)
+        except FileNotFoundError as err:
+            yield from self._rejected(rejected(self.dataset, path, f"before reading ({err})", "file_vanished"))
+        except STREAM_ERRORS as err:
+            position = f"after row {last_position} ({type(err).__name__}: {err})"
+            yield from self._rejected(rejected(self.dataset, path, position, "truncated_or_corrupt_file"))
+
+    def _rejected(self, row: dict[str, Any]) -> Iterator[Any]:
+        self.funnel.count(self.dataset, "read", "in")
+        self.funnel.count(self.dataset, "read", f"rejected:{row['reason']}")
+        yield beam.pvalue.TaggedOutput(REJECTED, row)
+
+
+def parse_parts(
+    pipeline: beam.Pipeline, dataset: str, parse: Callable[[str, BinaryIO], Iterator[Part | Parsed]], paths: list[str], label: str
+) -> tuple[beam.PCollection, beam.PCollection]:
+    """(key, value) Parts and rejected rows of every path, one file per element."""
+    outputs = (
+        pipeline
+        | f"{dataset}: list {label}" >> beam.Create(paths)
+        | f"{dataset}: spread {label}" >> beam.Reshuffle()
+        | f"{dataset}: {label}" >> beam.ParDo(ParsePartsFn(dataset, parse)).with_outputs(REJECTED, main="parts")
+    )
+    return outputs.parts, outputs[REJECTED]
+
+
+# ---------------------------------------------------------------------------------------------
+# The source
+
+
+def _question_text(question: dict[str, Any]) -> str:
+    body = html_to_text(question["html"])
+    return f"{question['title']}\n\n{body}" if body else question["title"]
+
+
+class StackExchangeSource(FileSource):
+    kind = "stackexchange"
+
+    def read(self, pipeline: beam.Pipeline) -> SourceOutput:
+        mode = self.options.mode
+        if mode == "title_body":
+            return parse_files(pipeline, self, self.paths, "read posts")
+        if mode == "question_answer":
+            return self._question_answer(pipeline)
+        return self._duplicate_questions(pipeline)
+
+    def _table_rows(self, path: str, stream: BinaryIO, member: str) -> Iterator[DumpRow | RejectedRow]:
+        """The rows of one dump table (Posts or PostLinks) of one site; bad lines as rejected rows."""
+        try:
+            with open_dump_table(path, stream, member) as lines:
+                for row in dump_rows(lines):
+                    yield row if isinstance(row, DumpRow) else rejected(self.dataset, path, row.position, row.reason, row.raw)
+        except MissingArchiveMember as err:
+            yield rejected(self.dataset, path, member, "missing_archive_member", str(err))
+
+    def _posts(self, path: str, stream: BinaryIO, with_answers: bool) -> Iterator[Part | Parsed]:
+        """Question Parts keyed (site, Id) and, when asked, answer Parts keyed (site, ParentId).
+
+        Bodies stay HTML here: the joins turn into text only the posts that make a pair, after the
+        shuffle, so the one worker streaming a large dump does the least work per row.
+        """
+        site = site_name(path)
+        for row in self._table_rows(path, stream, POSTS_MEMBER):
+            if not isinstance(row, DumpRow):
+                yield row
+                continue
+            line, attrs, raw = row
+            post_id, post_type = attrs.get("Id", ""), attrs.get("PostTypeId", "")
+            if not post_id.isdigit() or not post_type.isdigit():
+                yield rejected(self.dataset, path, line, "missing_id_or_post_type", raw)
+            elif post_type == "1":
+                if "Title" not in attrs:
+                    yield rejected(self.dataset, path, line, "question_without_title", raw)
+                    continue
+                question = {
+                    "id": post_id,
+                    "title": attrs["Title"].strip(),
+                    "html": attrs.get("Body", ""),
+                    "score": _score(attrs),
+                    "accepted": attrs.get("AcceptedAnswerId"),
+                    "file": path,
+                    "row": line,
+                }
+                yield Part((site, post_id), question)
+            elif post_type == "2" and with_answers:
+                parent = attrs.get("ParentId", "")
+                if not parent.isdigit():
+                    yield rejected(self.dataset, path, line, "answer_without_parent", raw)
+                    continue
+                answer = {"id": post_id, "html": attrs.get("Body", ""), "score": _score(attrs), "row": line}
+                yield Part((site, parent), answer)
+            else:
+                yield Skip(POST_TYPES.get(post_type, f"post_type_{post_type}"))
+
+    def parse(self, path: str, stream: BinaryIO) -> Iterator[Parsed]:
+        """title_body: each question becomes title -> body."""
+        site = site_name(path)
+        for item in self._posts(path, stream, with_answers=False):
+            if not isinstance(item, Part):
+                yield item
+                continue
+            q = item.value
+            body = html_to_text(q["html"])
+            if not body:
+                yield Skip("empty_body")
+            else:
+                yield new_record(self.dataset, f"{site}/{q['id']}", q["title"], body, file=path, row=q["row"], source_score=q["score"])
+
+    def _question_answer(self, pipeline: beam.Pipeline) -> SourceOutput:
+        parts, bad = parse_parts(pipeline, self.dataset, partial(self._posts, with_answers=True), self.paths, "read posts")
+        records = (
+            parts
+            | f"{self.dataset}: group answers by question" >> beam.GroupByKey()
+            | f"{self.dataset}: pick answers" >> beam.ParDo(PickAnswerFn(self.dataset, self.options.min_answer_score))
+        )
+        return SourceOutput(records=records, rejected=bad)
+
+    def _links(self, path: str, stream: BinaryIO) -> Iterator[Part | Parsed]:
+        """Duplicate links as Parts keyed (site, PostId) holding the RelatedPostId."""
+        site = site_name(path)
+        for row in self._table_rows(path, stream, POST_LINKS_MEMBER):
+            if not isinstance(row, DumpRow):
+                yield row
+                continue
+            line, attrs, raw = row
+            post, related, link_type = attrs.get("PostId", ""), attrs.get("RelatedPostId", ""), attrs.get("LinkTypeId", "")
+            if not (post.isdigit() and related.isdigit() and link_type.isdigit()):
+                yield rejected(self.dataset, path, line, "missing_post_link_field", raw)
+            elif link_type != DUPLICATE_LINK_TYPE:
+                yield Skip(LINK_TYPES.get(link_type, f"link_type_{link_type}"))
+            else:
+                yield Part((site, post), {"related": related, "file": path, "row": line})
+
+    def post_links_paths(self) -> list[str]:
+        where = f"source {self.dataset!r}: post_links"
+        if self.options.post_links:
+            return match_paths(self.options.post_links, where)
+        paths = sorted({sibling_post_links(p) for p in self.paths})
+        for path in paths:
+            if not FileSystems.exists(path):
+                raise ConfigError(f"{where}: {path} (beside the Posts file) does not exist; name the PostLinks files in post_links")
+        return paths
+
+    def _duplicate_questions(self, pipeline: beam.Pipeline) -> SourceOutput:
+        d = self.dataset
+        questions, bad_posts = parse_parts(pipeline, d, partial(self._posts, with_answers=False), self.paths, "read posts")
+        links, bad_links = parse_parts(pipeline, d, self._links, self.post_links_paths(), "read post links")
+        halves = (
+            {"post": questions, "link": links}
+            | f"{d}: join duplicates" >> beam.CoGroupByKey()
+            | f"{d}: duplicate side" >> beam.ParDo(LinkSideFn(d, "duplicate"))
+        )
+        records = (
+            {"post": questions, "link": halves}
+            | f"{d}: join originals" >> beam.CoGroupByKey()
+            | f"{d}: original side" >> beam.ParDo(LinkSideFn(d, "original"))
+        )
+        rejected_rows = (bad_posts, bad_links) | f"{d}: rejected rows" >> beam.Flatten()
+        return SourceOutput(records=records, rejected=rejected_rows)
+
+
+def _score(attrs: dict[str, str]) -> float:
+    try:
+        return float(attrs.get("Score", "0"))
+    except ValueError:
+        return 0.0
+
+
+class PickAnswerFn(beam.DoFn):
+    """(site, question id) with its question and answers -> title + body -> accepted or best answer."""
+
+    def __init__(self, dataset: str, min_answer_score: int) -> None:
+        self.dataset = dataset
+        self.min_answer_score = min_answer_score
+        self.funnel = Funnel()
+
+    def process(self, element: tuple[tuple[str, str], Any]) -> Iterator[Any]:
+        (site, question_id), posts = element
+        questions = [p for p in posts if "title" in p]
+        answers = [p for p in posts if "title" not in p]
+        if not questions:
+            self.funnel.count(self.dataset, "read", "skipped:answer_without_question", len(answers))
+            return
+        question = questions[0]
+        # The accepted answer first, then the others scoring enough, best first; the first with text wins.
+        ranked = sorted(
+            (a for a in answers if a["id"] == question["accepted"] or a["score"] >= self.min_answer_score),
+            key=lambda a: (a["id"] != question["accepted"], -a["score"], int(a["id"])),
+        )
+        answer, text = next(((a, t) for a in ranked if (t := html_to_text(a["html"]))), (None, ""))
+        if answer is None:
+            self.funnel.count(self.dataset, "read", "skipped:no_usable_answer")
+            return
+        self.funnel.count(self.dataset, "read", "in")
+        self.funnel.count(self.dataset, "read", "kept")
+        yield new_record(
+            self.dataset,
+            f"{site}/{question_id}",
+            _question_text(question),
+            text,
+            file=question["file"],
+            row=question["row"],
+            source_score=answer["score"],
+        )
+
+
+class LinkSideFn(beam.DoFn):
+    """One side of a duplicate link: (site, post id) with the post and the links that name it.
+
+    ``duplicate`` side (keyed by PostId): each link goes on keyed by its RelatedPostId, carrying the
+    duplicate's text. ``original`` side (keyed by RelatedPostId): each link becomes the record
+    duplicate -> original. A link whose post is not in the dump is skipped there.
+    """
+
+    def __init__(self, dataset: str, side: Literal["duplicate", "original"]) -> None:
+        self.dataset = dataset
+        self.side = side
+        self.funnel = Funnel()
+
+    def process(self, element: tuple[tuple[str, str], dict[str, list[Any]]]) -> Iterator[Any]:
+        (site, post_id), joined = element
+        links, posts = list(joined["link"]), list(joined["post"])
+        if not posts:
+            self.funnel.count(self.dataset, "read", f"skipped:{self.side}_post_missing", len(links))
+            return
+        text = _question_text(posts[0])
+        for link in links:
+            if self.side == "duplicate":
+                yield (site, link["related"]), {**link, "post": post_id, "text": text}
+                continue
+            self.funnel.count(self.dataset, "read", "in")
+            self.funnel.count(self.dataset, "read", "kept")
+            yield new_record(self.dataset, f"{site}/{link['post']}-{post_id}", link["text"], text, file=link["file"], row=link["row"])
