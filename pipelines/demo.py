@@ -119,6 +119,8 @@ def format_truth(scores: dict[str, dict[str, int]]) -> str:
 
 def run_demo(output: str, seed: int, scale: float, train_steps: int) -> int:
     from pipelines.build import run_build
+    from pipelines.cli import merge_mined
+    from pipelines.mine import run_mine
     from pipelines.funnel import format_funnel
     from pipelines.report import write_report
 
@@ -138,6 +140,11 @@ def run_demo(output: str, seed: int, scale: float, train_steps: int) -> int:
     print(format_funnel(report["datasets"]))
     scores = score_against_truth(out / "built", truth)
     report["demo"] = {"ground_truth": scores, "seed": seed, "scale": scale}
+
+    print(f"\nmining hard negatives for {MINED_DATASET} ...", flush=True)
+    mined = run_mine(recipe, [])
+    print(format_funnel(mined["datasets"]))
+    report = merge_mined(report, mined)
     paths = write_report(recipe.output, report)
 
     print("\nagainst the corpus's ground truth:")
