@@ -44,7 +44,7 @@ def command_build(args: argparse.Namespace, beam_args: list[str]) -> int:
 def command_mine(args: argparse.Namespace, beam_args: list[str]) -> int:
     from pipelines.funnel import format_funnel
     from pipelines.mine import run_mine
-    from pipelines.report import read_report, write_report
+    from pipelines.report import merge_mined, read_report, write_report
     from schemas.recipe import load_recipe
 
     recipe = load_recipe(args.recipe, output=args.output)
@@ -53,15 +53,6 @@ def command_mine(args: argparse.Namespace, beam_args: list[str]) -> int:
     paths = write_report(recipe.output, merge_mined(read_report(recipe.output), mined))
     print(f"report: {paths['html']} ({paths['json']})")
     return 0 if mined["balanced"] else EXIT_FAILED
-
-
-def merge_mined(report: dict[str, Any] | None, mined: dict[str, Any]) -> dict[str, Any]:
-    """The build's report with the mined datasets added (a report of its own when there was no build report)."""
-    if report is None:
-        return {**mined, "recipe_hash": "", "pairmill_version": "", "recipe_resolved": {}}
-    datasets = {**report["datasets"], **mined["datasets"]}
-    return {**report, "datasets": datasets, "mined": sorted(set(report.get("mined", [])) | set(mined["mined"])),
-            "balanced": all(e["balanced"] for e in datasets.values())}
 
 
 def command_inspect(args: argparse.Namespace, beam_args: list[str]) -> int:

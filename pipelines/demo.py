@@ -119,10 +119,9 @@ def format_truth(scores: dict[str, dict[str, int]]) -> str:
 
 def run_demo(output: str, seed: int, scale: float, train_steps: int) -> int:
     from pipelines.build import run_build
-    from pipelines.cli import merge_mined
     from pipelines.mine import run_mine
     from pipelines.funnel import format_funnel
-    from pipelines.report import write_report
+    from pipelines.report import merge_mined, write_report
 
     started = time.time()
     out = Path(output).resolve()

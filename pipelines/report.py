@@ -575,3 +575,12 @@ def read_report(output: str) -> dict[str, Any] | None:
         return None
     with FileSystems.open(path) as f:
         return json.loads(f.read())
+
+
+def merge_mined(report: dict[str, Any] | None, mined: dict[str, Any]) -> dict[str, Any]:
+    """The build's report with the mined datasets added (a report of its own when there was no build report)."""
+    if report is None:
+        return {**mined, "recipe_hash": "", "pairmill_version": "", "recipe_resolved": {}}
+    datasets = {**report["datasets"], **mined["datasets"]}
+    return {**report, "datasets": datasets, "mined": sorted(set(report.get("mined", [])) | set(mined["mined"])),
+            "balanced": all(e["balanced"] for e in datasets.values())}
