@@ -1,0 +1,161 @@
+"""InfoNCE values, GradCache's gradients against the plain loss's, and the gather across two processes."""
+from __future__ import annotations
+
+import math
+import os
+
+import pytest
+import torch
+
+from trainer.distributed import gather_with_grad, sum_gradients
+from trainer.loss import Temperature, grad_cache_backward, info_nce, plain_backward
+
+
+class TinyEncoder(torch.nn.Module):
+    """Mean of token embeddings through a linear layer with dropout: small, random where GradCache must care."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embedding = torch.nn.Embedding(50, 16)
+        self.linear = torch.nn.Linear(16, 8)
+        self.dropout = torch.nn.Dropout(0.2)
+
+    def forward(self, features: dict) -> torch.Tensor:
+        return self.linear(self.dropout(self.embedding(features["ids"]).mean(dim=1)))
+
+
+def _chunks(ids: torch.Tensor, size: int) -> list[dict]:
+    return [{"ids": ids[i : i + size]} for i in range(0, ids.shape[0], size)]
+
+
+def _gradients(model: torch.nn.Module) -> list[torch.Tensor]:
+    return [p.grad.clone() for p in model.parameters()]
+
+
+def test_info_nce_matches_a_hand_computation():
+    q = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
+    d = torch.tensor([[3.0, 0.0], [1.0, 1.0]])
+    n = torch.tensor([[0.0, -1.0]])
+    t = torch.tensor(0.5)
+    s2 = 1 / math.sqrt(2)
+    # cosine similarities: q0 -> [1, s2, 0], q1 -> [0, s2, -1]
+    expected = (
+        -math.log(math.exp(1 / 0.5) / (math.exp(1 / 0.5) + math.exp(s2 / 0.5) + 1))
+        - math.log(math.exp(s2 / 0.5) / (1 + math.exp(s2 / 0.5) + math.exp(-1 / 0.5)))
+    ) / 2
+    assert info_nce(q, d, n, t).item() == pytest.approx(expected, rel=1e-6)
+    backward = (
+        -math.log(math.exp(1 / 0.5) / (math.exp(1 / 0.5) + 1))
+        - math.log(math.exp(s2 / 0.5) / (math.exp(s2 / 0.5) + math.exp(s2 / 0.5)))
+    ) / 2
+    assert info_nce(q, d, n, t, symmetric=True).item() == pytest.approx((expected + backward) / 2, rel=1e-6)
+
+
+def test_temperature_is_fixed_or_learned():
+    fixed, learned = Temperature(0.02, learned=False), Temperature(0.05, learned=True)
+    assert fixed().item() == pytest.approx(0.02)
+    assert not fixed.log_inverse.requires_grad
+    assert learned().item() == pytest.approx(0.05)
+    info_nce(torch.randn(4, 3), torch.randn(4, 3), None, learned()).backward()
+    assert learned.log_inverse.grad is not None and learned.log_inverse.grad.abs() > 0
+
+
+@pytest.mark.parametrize("chunk_size", [1, 3, 5])
+@pytest.mark.parametrize("symmetric", [False, True])
+def test_grad_cache_gradients_equal_the_plain_loss(chunk_size, symmetric):
+    torch.manual_seed(0)
+    model = TinyEncoder()
+    temperature = Temperature(0.05, learned=True)
+    queries, documents, negatives = torch.randint(0, 50, (7, 5)), torch.randint(0, 50, (7, 9)), torch.randint(0, 50, (11, 9))
+
+    def loss_fn(q, d, n):
+        return info_nce(q, d, n, temperature(), symmetric)
+
+    def run(cached: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        model.zero_grad()
+        temperature.zero_grad()
+        torch.manual_seed(1)
+        if cached:
+            sides = [_chunks(queries, chunk_size), _chunks(documents, chunk_size), _chunks(negatives, chunk_size)]
+            loss = grad_cache_backward(model, sides, loss_fn, torch.device("cpu"))
+        else:
+            loss = plain_backward(model, [[{"ids": queries}], [{"ids": documents}], [{"ids": negatives}]], loss_fn)
+        return loss, _gradients(model) + [temperature.log_inverse.grad.clone()]
+
+    plain_loss, plain_grads = run(cached=False)
+    cached_loss, cached_grads = run(cached=True)
+    assert cached_loss.item() == pytest.approx(plain_loss.item(), rel=1e-6)
+    for plain, cached in zip(plain_grads, cached_grads):
+        assert torch.allclose(plain, cached, atol=1e-6, rtol=1e-5)
+
+
+def test_grad_cache_on_the_default_student_without_negatives():
+    from trainer.model import Encoder, load_student
+
+    model = load_student("default", torch.device("cpu"), "model.student")
+    encoder = Encoder(model, torch.device("cpu"), None)
+    texts_q = [f"how do I brew coffee number {i}" for i in range(6)]
+    texts_d = [f"grind beans and pour water at {90 + i} degrees" for i in range(6)]
+
+    def loss_fn(q, d, n):
+        assert n is None
+        return info_nce(q, d, n, torch.tensor(0.02))
+
+    weight = model[0].embedding.weight
+    weight.grad = None
+    plain_backward(encoder.embed, [[encoder.features(texts_q, 32)], [encoder.features(texts_d, 32)], []], loss_fn)
+    plain = weight.grad.clone()
+    weight.grad = None
+    sides = [[encoder.features(texts_q[i : i + 4], 32) for i in (0, 4)], [encoder.features(texts_d[i : i + 4], 32) for i in (0, 4)], []]
+    grad_cache_backward(encoder.embed, sides, loss_fn, torch.device("cpu"))
+    assert plain.abs().sum() > 0
+    assert torch.allclose(plain, weight.grad, atol=1e-7)
+
+
+def test_gather_and_gradient_sum_are_no_ops_in_one_process():
+    x = torch.randn(3, 4, requires_grad=True)
+    assert gather_with_grad(x) is x
+    p = torch.nn.Parameter(torch.ones(2))
+    p.grad = torch.full((2,), 3.0)
+    sum_gradients([p])
+    assert p.grad.tolist() == [3.0, 3.0]
+
+
+def _distributed_worker(rank: int, world: int, rendezvous: str, out_dir: str) -> None:
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"file://{rendezvous}", rank=rank, world_size=world)
+    torch.manual_seed(0)
+    model = TinyEncoder()
+    model.dropout.p = 0.0
+    queries, documents = torch.randint(0, 50, (8, 5)), torch.randint(0, 50, (8, 9))
+    negatives = torch.randint(0, 50, (5, 9))
+    rows = slice(rank * 4, (rank + 1) * 4)
+    local_negatives = negatives[:2] if rank == 0 else negatives[2:]  # uneven: 2 and 3 rows
+
+    def loss_fn(q, d, n):
+        return info_nce(q, d, n, torch.tensor(0.05))
+
+    loss = plain_backward(model, [[{"ids": queries[rows]}], [{"ids": documents[rows]}], [{"ids": local_negatives}]], loss_fn)
+    sum_gradients(list(model.parameters()))
+    torch.save({"loss": loss, "grads": _gradients(model)}, os.path.join(out_dir, f"rank{rank}.pt"))
+    dist.destroy_process_group()
+
+
+def test_two_processes_gather_global_negatives_and_get_the_full_batch_gradient(tmp_path):
+    import torch.multiprocessing as mp
+
+    mp.spawn(_distributed_worker, args=(2, str(tmp_path / "rendezvous"), str(tmp_path)), nprocs=2, join=True)
+    torch.manual_seed(0)
+    model = TinyEncoder()
+    model.dropout.p = 0.0
+    queries, documents = torch.randint(0, 50, (8, 5)), torch.randint(0, 50, (8, 9))
+    negatives = torch.randint(0, 50, (5, 9))
+    loss = info_nce(model({"ids": queries}), model({"ids": documents}), model({"ids": negatives}), torch.tensor(0.05))
+    loss.backward()
+    expected = _gradients(model)
+    for rank in range(2):
+        result = torch.load(tmp_path / f"rank{rank}.pt")
+        assert result["loss"].item() == pytest.approx(loss.item(), rel=1e-6)
+        for got, want in zip(result["grads"], expected):
+            assert torch.allclose(got, want, atol=1e-6)

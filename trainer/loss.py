@@ -1,0 +1,114 @@
+"""InfoNCE over in-batch and hard negatives, and GradCache so that a large batch fits in memory.
+
+GradCache (Gao et al. 2021): embed the batch in chunks without a graph, compute the loss on the detached
+embeddings to get the gradient of the loss with respect to every embedding, then re-embed each chunk with
+its graph and back-propagate that cached gradient. Peak memory is one chunk's activations, and the
+parameter gradients equal those of the plain loss on the whole batch.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from trainer.distributed import gather_with_grad
+
+# A learned temperature is kept above this (CLIP clamps its logit scale at 100 the same way).
+MIN_TEMPERATURE = 0.01
+
+
+class Temperature(torch.nn.Module):
+    """The InfoNCE temperature, fixed or learned (as the log of its inverse, like CLIP's logit scale)."""
+
+    def __init__(self, initial: float, learned: bool) -> None:
+        super().__init__()
+        self.log_inverse = torch.nn.Parameter(torch.tensor(math.log(1.0 / initial)), requires_grad=learned)
+
+    def forward(self) -> torch.Tensor:
+        return torch.exp(-self.log_inverse).clamp(min=MIN_TEMPERATURE)
+
+
+def info_nce(
+    queries: torch.Tensor,
+    documents: torch.Tensor,
+    negatives: torch.Tensor | None,
+    temperature: torch.Tensor,
+    symmetric: bool = False,
+) -> torch.Tensor:
+    """Mean cross-entropy of each query against every document and hard negative of the global batch.
+
+    Row i's positive is document i. With ``symmetric``, the document-to-query term is averaged in.
+    Under torch.distributed, every process's rows are gathered first (see trainer.distributed).
+    """
+    q = F.normalize(gather_with_grad(queries.float()), dim=1)
+    d = F.normalize(gather_with_grad(documents.float()), dim=1)
+    candidates = d
+    if negatives is not None:
+        candidates = torch.cat([d, F.normalize(gather_with_grad(negatives.float()), dim=1)])
+    labels = torch.arange(q.shape[0], device=q.device)
+    loss = F.cross_entropy(q @ candidates.T / temperature, labels)
+    if symmetric:
+        loss = (loss + F.cross_entropy(d @ q.T / temperature, labels)) / 2
+    return loss
+
+
+Embed = Callable[[dict], torch.Tensor]
+Loss = Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor]
+
+
+def _embed_side(embed: Embed, chunks: list[dict]) -> torch.Tensor | None:
+    return torch.cat([embed(chunk) for chunk in chunks]) if chunks else None
+
+
+def plain_backward(embed: Embed, sides: list[list[dict]], loss_fn: Loss) -> torch.Tensor:
+    """Embed every side with its graph, compute the loss, back-propagate; returns the detached loss."""
+    loss = loss_fn(*(_embed_side(embed, chunks) for chunks in sides))
+    loss.backward()
+    return loss.detach()
+
+
+class _RandomState:
+    """The torch RNG state before a chunk's first forward, so the re-forward draws the same dropout masks."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.cpu = torch.get_rng_state()
+        self.cuda = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
+
+    def restore(self) -> None:
+        torch.set_rng_state(self.cpu)
+        if self.cuda is not None:
+            torch.cuda.set_rng_state(self.cuda, self.device)
+
+
+def grad_cache_backward(embed: Embed, sides: list[list[dict]], loss_fn: Loss, device: torch.device) -> torch.Tensor:
+    """GradCache: the same parameter gradients as ``plain_backward``, one chunk's activations at a time.
+
+    ``sides`` is [query chunks, document chunks, negative chunks] (the last may be empty); each chunk is a
+    features dict that ``embed`` turns into embeddings.
+    """
+    states: list[list[_RandomState]] = []
+    cached: list[torch.Tensor | None] = []
+    with torch.no_grad():
+        for chunks in sides:
+            side_states, outputs = [], []
+            for chunk in chunks:
+                side_states.append(_RandomState(device))
+                outputs.append(embed(chunk))
+            states.append(side_states)
+            cached.append(torch.cat(outputs).detach().requires_grad_() if outputs else None)
+    loss = loss_fn(*cached)
+    loss.backward()
+    end_state = _RandomState(device)
+    for chunks, side_states, embeddings in zip(sides, states, cached):
+        start = 0
+        for chunk, state in zip(chunks, side_states):
+            state.restore()
+            output = embed(chunk)
+            gradient = embeddings.grad[start : start + output.shape[0]]
+            output.backward(gradient=gradient.to(output.dtype))
+            start += output.shape[0]
+    end_state.restore()
+    return loss.detach()

@@ -1,0 +1,144 @@
+"""The student model: load it, turn texts into features (truncated per side), features into embeddings.
+
+The default student is the offline teacher's own model (wordllama's static token embeddings as a
+sentence-transformers ``StaticEmbedding``, built by ``mining.teacher.build_default_model``); any other
+student is a sentence-transformers model or a Hugging Face encoder (sentence-transformers adds mean pooling).
+"""
+from __future__ import annotations
+
+import itertools
+import logging
+from contextlib import nullcontext
+from typing import Any
+
+import numpy as np
+import torch
+from sentence_transformers import SentenceTransformer
+from sentence_transformers.sentence_transformer.modules import StaticEmbedding
+from sentence_transformers.util import batch_to_device
+
+from mining.teacher import DEFAULT_MODEL, build_default_model
+from schemas.config import ConfigError
+
+log = logging.getLogger("pairmill.trainer")
+
+Features = dict[str, Any]
+
+
+def load_student(name: str, device: torch.device, where: str) -> SentenceTransformer:
+    """The student by name or path (never downloaded); ``where`` names the config key in errors."""
+    if name == DEFAULT_MODEL:
+        return build_default_model(str(device))
+    try:
+        return SentenceTransformer(name, device=str(device), local_files_only=True)
+    except (OSError, ValueError) as err:
+        raise ConfigError(
+            f"{where}: {name!r} is neither a local model folder nor in the local Hugging Face cache "
+            f"(pairmill never downloads at run time): {str(err).splitlines()[0]}"
+        ) from None
+
+
+def build_bert_student(folder: str, hidden_size: int, layers: int, heads: int, intermediate_size: int, max_tokens: int = 512) -> str:
+    """A randomly initialised BERT encoder with the default student's tokenizer, saved as a model folder.
+
+    For throughput runs and tests of transformer students without any download (weights are random).
+    """
+    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+
+    from mining.teacher import wordllama_files
+
+    _, tokenizer_path = wordllama_files()
+    tokenizer = PreTrainedTokenizerFast(tokenizer_file=str(tokenizer_path), unk_token="<unk>", pad_token="<unk>", bos_token="<s>", eos_token="</s>", model_max_length=max_tokens)
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden_size,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        intermediate_size=intermediate_size,
+        max_position_embeddings=max_tokens,
+    )
+    BertModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def resolve_device(requested: str, local_rank: int) -> torch.device:
+    if requested == "cuda" or (requested == "auto" and torch.cuda.is_available()):
+        if not torch.cuda.is_available():
+            raise ConfigError("model.device is 'cuda' but torch sees no CUDA GPU")
+        return torch.device("cuda", local_rank)
+    return torch.device("cpu")
+
+
+def resolve_autocast(precision: str, device: torch.device) -> torch.dtype | None:
+    """bf16 autocast on GPUs that have it when asked (or on auto); None runs in float32."""
+    if device.type != "cuda" or precision == "fp32":
+        return None
+    if precision == "bf16" or torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return None
+
+
+class Encoder:
+    """Texts -> features -> embeddings for one student, with a token limit per call."""
+
+    def __init__(self, model: SentenceTransformer, device: torch.device, autocast: torch.dtype | None) -> None:
+        self.model = model
+        self.device = device
+        self.autocast = autocast
+        modules = list(model.children())
+        self.static: StaticEmbedding | None = modules[0] if len(modules) == 1 and isinstance(modules[0], StaticEmbedding) else None
+
+    def enable_gradient_checkpointing(self) -> None:
+        if self.static is not None:
+            log.warning("model.gradient_checkpointing: a static embedding student has no activations to recompute; ignored")
+            return
+        self.model.gradient_checkpointing_enable()
+
+    def features(self, texts: list[str], max_tokens: int) -> Features:
+        if self.static is not None:
+            return self._static_features(texts, max_tokens)
+        previous = self.model.max_seq_length
+        self.model.max_seq_length = min(max_tokens, previous) if previous else max_tokens
+        try:
+            return batch_to_device(self.model.preprocess(texts), self.device)
+        finally:
+            self.model.max_seq_length = previous
+
+    def _static_features(self, texts: list[str], max_tokens: int) -> Features:
+        # One flat id tensor and offsets, built in C (StaticEmbedding.preprocess flattens in a Python loop).
+        encodings = self.static.tokenizer.encode_batch(texts, add_special_tokens=False)
+        id_lists = [e.ids[:max_tokens] for e in encodings]
+        lengths = np.fromiter((len(ids) for ids in id_lists), dtype=np.int64, count=len(id_lists))
+        ids = torch.tensor(list(itertools.chain.from_iterable(id_lists)), dtype=torch.long)
+        offsets = torch.from_numpy(np.concatenate(([0], np.cumsum(lengths[:-1]))))
+        return {"input_ids": ids.to(self.device), "offsets": offsets.to(self.device)}
+
+    def embed(self, features: Features) -> torch.Tensor:
+        """Sentence embeddings (unnormalised) with the graph when grad is enabled."""
+        context = torch.autocast(self.device.type, dtype=self.autocast) if self.autocast else nullcontext()
+        with context:
+            if self.static is not None:
+                return self.static.embedding(features["input_ids"], features["offsets"])
+            return self.model(dict(features))["sentence_embedding"]
+
+    @staticmethod
+    def token_count(features: Features) -> int:
+        if "attention_mask" in features:
+            return int(features["attention_mask"].sum())
+        return int(features["input_ids"].numel())
+
+    @torch.inference_mode()
+    def encode(self, texts: list[str], max_tokens: int, batch_size: int) -> torch.Tensor:
+        """L2-normalised float32 embeddings of ``texts`` in order, batched by similar length."""
+        was_training = self.model.training
+        self.model.eval()
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        dim = self.model.get_embedding_dimension()
+        out = torch.empty((len(texts), dim), dtype=torch.float32, device=self.device)
+        for start in range(0, len(texts), batch_size):
+            rows = order[start : start + batch_size]
+            embeddings = self.embed(self.features([texts[i] for i in rows], max_tokens)).float()
+            out[torch.from_numpy(rows).to(self.device)] = torch.nn.functional.normalize(embeddings, dim=1)
+        self.model.train(was_training)
+        return out
