@@ -55,6 +55,13 @@ def command_mine(args: argparse.Namespace, beam_args: list[str]) -> int:
     return 0 if mined["balanced"] else EXIT_FAILED
 
 
+def command_train(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from trainer.train import run_training
+
+    print(f"run folder: {run_training(args.config, resume=args.resume, output=args.output)}")
+    return 0
+
+
 def command_inspect(args: argparse.Namespace, beam_args: list[str]) -> int:
     for folder in find_datasets(args.path):
         manifest = read_manifest(folder)
@@ -107,6 +114,13 @@ def make_parser() -> argparse.ArgumentParser:
     mine.add_argument("--output", help="output folder holding the built datasets (overrides the recipe's output)")
     mine.add_argument("--overwrite", action="store_true", help="replace mined datasets that already hold a complete build")
     mine.set_defaults(run=command_mine, beam=True)
+
+    from trainer.train import add_train_arguments
+
+    train = commands.add_parser("train", help="the bundled contrastive trainer (torchrun for several GPUs)",
+                                description="Train an embedder on built datasets (InfoNCE, one dataset per batch, GradCache, prefixes per dataset) and save a model SentenceTransformer(path) loads. Several GPUs: torchrun --nproc_per_node N -m pipelines.cli train CONFIG.")
+    add_train_arguments(train)
+    train.set_defaults(run=command_train, beam=False)
 
     from pipelines.demo import add_demo_arguments
 

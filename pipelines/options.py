@@ -18,7 +18,7 @@ def pipeline_options(beam_args: list[str]) -> PipelineOptions:
     """Options from the command line's Beam flags; unknown flags are a user error, not silently dropped."""
     args = list(beam_args) if names_runner(beam_args) else [*beam_args, *LOCAL_RUNNER_FLAGS]
     if not any(arg.startswith("--default_sdk_harness_log_level") for arg in args):
-        args.append("--default_sdk_harness_log_level=WARNING")
+        args.append("--default_sdk_harness_log_level=ERROR")
     options = PipelineOptions(args)
     unknown = set(options.get_all_options(retain_unknown_options=True)) - set(options.get_all_options())
     if unknown:

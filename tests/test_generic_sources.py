@@ -74,7 +74,7 @@ def test_parquet_rows_and_a_missing_column(tmp_path: Path) -> None:
     src = source(ParquetSource, {"kind": "parquet", "fields": {"query": "title", "document": "abstract", "id": "paper_id"}}, [str(path)])
     items = parsed(src, str(path), path.read_bytes())
     assert items[0]["id"] == "d/11" and items[0]["meta"]["row"] == 0
-    assert is_rejected(items[1]) and items[1]["reason"] == "missing_field:abstract" and items[1]["position"] == "1"
+    assert items[1]["document"] == "" and items[1]["meta"]["row"] == 1
     other = source(ParquetSource, {"kind": "parquet", "fields": {"query": "title", "document": "body"}}, [str(path)])
     (item,) = parsed(other, str(path), path.read_bytes())
     assert is_rejected(item) and item["reason"] == "missing_field:body"
@@ -89,3 +89,13 @@ def test_corrupt_parquet_is_one_rejected_row(tmp_path: Path) -> None:
 def test_natural_file_names_stay_unique() -> None:
     assert natural_file_names(["/d/a/train.jsonl", "/d/b/test.jsonl"]) == {"/d/a/train.jsonl": "train.jsonl", "/d/b/test.jsonl": "test.jsonl"}
     assert natural_file_names(["/d/a/train.jsonl", "/d/b/train.jsonl"]) == {"/d/a/train.jsonl": "a/train.jsonl", "/d/b/train.jsonl": "b/train.jsonl"}
+
+
+def test_array_rows_paragraph_lists_and_null_texts() -> None:
+    src = source(JsonlSource, {"kind": "jsonl", "fields": {"query": "0", "document": "1"}}, ["wa.jsonl"])
+    (item,) = parsed(src, "wa.jsonl", b'["how tall is it", "what is its height"]\n')
+    assert (item["query"], item["document"]) == ("how tall is it", "what is its height")
+    s2orc = source(JsonlSource, {"kind": "jsonl", "fields": {"query": "title", "document": "abstract"}}, ["s.jsonl"])
+    paragraphs, empty, bad = parsed(s2orc, "s.jsonl", b'{"title": "t", "abstract": ["p1", "p2"]}\n{"title": "t", "abstract": null}\n{"title": "t", "abstract": [1]}\n')
+    assert paragraphs["document"] == "p1\n\np2" and empty["document"] == ""
+    assert is_rejected(bad) and bad["reason"] == "wrong_type:abstract"

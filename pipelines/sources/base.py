@@ -18,7 +18,7 @@ import zlib
 from abc import ABC, abstractmethod
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, BinaryIO, ClassVar, Iterator, NamedTuple
+from typing import Any, BinaryIO, Callable, ClassVar, Iterator, NamedTuple
 
 import apache_beam as beam
 import zstandard
@@ -71,7 +71,9 @@ def open_input(path: str) -> Iterator[BinaryIO]:
         elif lower.endswith(".bz2"):
             stream = bz2.BZ2File(raw, mode="rb")
         elif lower.endswith(".zst") or lower.endswith(".zstd"):
-            stream = io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True))
+            # Pushshift's dumps use a 2 GiB window, above zstd's default decoding limit.
+            decompressor = zstandard.ZstdDecompressor(max_window_size=2**31)
+            stream = io.BufferedReader(decompressor.stream_reader(raw, read_across_frames=True))
         elif lower.endswith(".xz"):
             stream = lzma.LZMAFile(raw, mode="rb")
         else:
@@ -120,51 +122,63 @@ class FileSource(Source):
         """Yield the records, rejected rows and skips of one decompressed file."""
 
     def read(self, pipeline: beam.Pipeline) -> SourceOutput:
-        return parse_files(pipeline, self, self.paths, "read")
+        return parse_files(pipeline, self.dataset, self.parse, self.paths, "read")
 
 
-def parse_files(pipeline: beam.Pipeline, source: FileSource, paths: list[str], label: str) -> SourceOutput:
-    """Apply ``source.parse`` to every path in parallel (one file per element), counting the read stage."""
+class Part(NamedTuple):
+    """An intermediate item of a joining reader (question, answer, link): passed on as (key, value), not counted."""
+
+    key: Any
+    value: Any
+
+
+def parse_files(pipeline: beam.Pipeline, dataset: str, parse: Callable[[str, BinaryIO], Iterator[Any]], paths: list[str], label: str) -> SourceOutput:
+    """Apply ``parse`` to every path in parallel (one file per element), counting the read stage.
+
+    ``records`` holds the parsed records, or the (key, value) of ``Part`` items for a joining reader.
+    """
     outputs = (
         pipeline
-        | f"{source.dataset}: list {label}" >> beam.Create(paths)
-        | f"{source.dataset}: spread {label}" >> beam.Reshuffle()
-        | f"{source.dataset}: {label}" >> beam.ParDo(ParseFileFn(source)).with_outputs(REJECTED, main="records")
+        | f"{dataset}: list {label}" >> beam.Create(paths)
+        | f"{dataset}: spread {label}" >> beam.Reshuffle()
+        | f"{dataset}: {label}" >> beam.ParDo(ParseFileFn(dataset, parse)).with_outputs(REJECTED, main="records")
     )
     return SourceOutput(records=outputs.records, rejected=outputs[REJECTED])
 
 
 class ParseFileFn(beam.DoFn):
-    """Streams one file through ``source.parse``; a stream that breaks off becomes one rejected row."""
+    """Streams one file through ``parse``; a stream that breaks off becomes one rejected row."""
 
-    def __init__(self, source: FileSource) -> None:
-        self.source = source
+    def __init__(self, dataset: str, parse: Callable[[str, BinaryIO], Iterator[Any]]) -> None:
+        self.dataset = dataset
+        self.parse = parse
         self.funnel = Funnel()
 
     def process(self, path: str) -> Iterator[Any]:
-        dataset = self.source.dataset
         last_position: Any = 0
         try:
             with open_input(path) as stream:
-                for item in self.source.parse(path, stream):
-                    if isinstance(item, Skip):
-                        self.funnel.count(dataset, "read", f"skipped:{item.reason}")
-                        continue
-                    self.funnel.count(dataset, "read", "in")
-                    if is_rejected(item):
+                for item in self.parse(path, stream):
+                    if isinstance(item, Part):
+                        last_position = item.value.get("row", last_position)
+                        yield item.key, item.value
+                    elif isinstance(item, Skip):
+                        self.funnel.count(self.dataset, "read", f"skipped:{item.reason}")
+                    elif is_rejected(item):
                         last_position = item["position"]
-                        self.funnel.count(dataset, "read", f"rejected:{item['reason']}")
-                        yield beam.pvalue.TaggedOutput(REJECTED, item)
+                        yield from self._rejected(item)
                     else:
                         last_position = item["meta"].get("row", last_position)
-                        self.funnel.count(dataset, "read", "kept")
+                        self.funnel.count(self.dataset, "read", "in")
+                        self.funnel.count(self.dataset, "read", "kept")
                         yield item
         except FileNotFoundError as err:
-            yield from self._broken(path, "file_vanished", f"before reading ({err})")
+            yield from self._rejected(rejected(self.dataset, path, f"before reading ({err})", "file_vanished"))
         except STREAM_ERRORS as err:
-            yield from self._broken(path, "truncated_or_corrupt_file", f"after row {last_position} ({type(err).__name__}: {err})")
+            position = f"after row {last_position} ({type(err).__name__}: {err})"
+            yield from self._rejected(rejected(self.dataset, path, position, "truncated_or_corrupt_file"))
 
-    def _broken(self, path: str, reason: str, position: str) -> Iterator[Any]:
-        self.funnel.count(self.source.dataset, "read", "in")
-        self.funnel.count(self.source.dataset, "read", f"rejected:{reason}")
-        yield beam.pvalue.TaggedOutput(REJECTED, rejected(self.source.dataset, path, position, reason))
+    def _rejected(self, row: RejectedRow) -> Iterator[Any]:
+        self.funnel.count(self.dataset, "read", "in")
+        self.funnel.count(self.dataset, "read", f"rejected:{row['reason']}")
+        yield beam.pvalue.TaggedOutput(REJECTED, row)

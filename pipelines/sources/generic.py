@@ -1,7 +1,9 @@
 """The generic kinds: any JSON lines, CSV/TSV or Parquet file with a field mapping to query and document.
 
-Fields are named by path (``title``, ``meta.title``, ``answers.0``), so nested JSON and list columns
-(PAQ's answers, WikiAnswers' paraphrase sets) map without a dedicated reader.
+Fields are named by path (``title``, ``meta.title``, ``answers.0``, or ``0`` and ``1`` for rows that are
+JSON arrays, as in sentence-transformers' embedding-training-data files), so nested JSON and list
+columns (PAQ's answers, WikiAnswers' paraphrase sets) map without a dedicated reader. A list of strings
+becomes paragraphs; a null text becomes empty (and the clean stage drops it).
 """
 from __future__ import annotations
 
@@ -47,13 +49,17 @@ def natural_file_names(paths: list[str]) -> dict[str, str]:
 
 def map_fields(dataset: str, fields: FieldMap, row: Any, path: str, position: int, fallback_key: str, raw: str) -> Parsed:
     """Turn one parsed row into a record through the field mapping, or into a rejected row saying why."""
-    if not isinstance(row, dict):
+    if not isinstance(row, (dict, list)):
         return rejected(dataset, path, position, "not_an_object", raw)
     texts = {}
     for side in ("query", "document"):
         value = get_path(row, getattr(fields, side))
-        if value is _MISSING or value is None:
+        if value is _MISSING:
             return rejected(dataset, path, position, f"missing_field:{getattr(fields, side)}", raw)
+        if value is None:  # a null text is an empty one: the clean stage drops it with its reason
+            value = ""
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            value = "\n\n".join(value)  # paragraphs, as in raw S2ORC abstracts
         if not isinstance(value, str):
             return rejected(dataset, path, position, f"wrong_type:{getattr(fields, side)}", raw)
         texts[side] = value

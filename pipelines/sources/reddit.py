@@ -15,9 +15,8 @@ from typing import Any, Iterator
 import apache_beam as beam
 
 from pipelines.funnel import Funnel
-from pipelines.sources.base import Parsed, Skip, SourceOutput, is_rejected, match_paths, parse_files
+from pipelines.sources.base import Part, Parsed, Skip, SourceOutput, is_rejected, match_paths, parse_files
 from pipelines.sources.generic import JsonlSource
-from pipelines.sources.stackexchange import Part, parse_parts
 from schemas.record import RejectedRow, new_record, rejected
 
 GONE = {"[deleted]": "deleted", "[removed]": "removed"}
@@ -42,11 +41,11 @@ class RedditSource(JsonlSource):
 
     def read(self, pipeline: beam.Pipeline) -> SourceOutput:
         if not self.options.comments:
-            return parse_files(pipeline, self, self.paths, "read submissions")
+            return parse_files(pipeline, self.dataset, self.parse, self.paths, "read submissions")
         d = self.dataset
         comment_paths = match_paths(self.options.comments, f"source {d!r}: comments")
-        posts, bad_posts = parse_parts(pipeline, d, SubmissionParts(self.spec, self.paths).parse, self.paths, "read submissions")
-        comments, bad_comments = parse_parts(pipeline, d, CommentParts(self.spec, comment_paths).parse, comment_paths, "read comments")
+        posts, bad_posts = parse_files(pipeline, d, SubmissionParts(self.spec, self.paths).parse, self.paths, "read submissions")
+        comments, bad_comments = parse_files(pipeline, d, CommentParts(self.spec, comment_paths).parse, comment_paths, "read comments")
         records = (
             {"post": posts, "comment": comments}
             | f"{d}: join comments to posts" >> beam.CoGroupByKey()

@@ -42,6 +42,7 @@ from pipelines.sources.base import (
     STREAM_ERRORS,
     FileSource,
     Parsed,
+    Part,
     Skip,
     SourceOutput,
     match_paths,
@@ -271,59 +272,6 @@ def dump_rows(lines: BinaryIO) -> Iterator[DumpRow | BadRow]:
         yield DumpRow(line_number, element.attrib, text)
 
 
-class Part(NamedTuple):
-    """An intermediate item of a joining reader (question, answer, link): passed on as (key, value), not counted."""
-
-    key: Any
-    value: Any
-
-
-class ParsePartsFn(beam.DoFn):
-    """Streams one file through ``parse`` for a join: Parts go on uncounted, rejected rows and skips are counted."""
-
-    def __init__(self, dataset: str, parse: Callable[[str, BinaryIO], Iterator[Part | Parsed]]) -> None:
-        self.dataset = dataset
-        self.parse = parse
-        self.funnel = Funnel()
-
-    def process(self, path: str) -> Iterator[Any]:
-        last_position: Any = 0
-        try:
-            with open_input(path) as stream:
-                for item in self.parse(path, stream):
-                    if isinstance(item, Part):
-                        last_position = item.value.get("row", last_position)
-                        yield item.key, item.value
-                    elif isinstance(item, Skip):
-                        self.funnel.count(self.dataset, "read", f"skipped:{item.reason}")
-                    else:
-                        last_position = item["position"]
-                        yield from self._rejected(item)
-        except FileNotFoundError as err:
-            yield from self._rejected(rejected(self.dataset, path, f"before reading ({err})", "file_vanished"))
-        except STREAM_ERRORS as err:
-            position = f"after row {last_position} ({type(err).__name__}: {err})"
-            yield from self._rejected(rejected(self.dataset, path, position, "truncated_or_corrupt_file"))
-
-    def _rejected(self, row: dict[str, Any]) -> Iterator[Any]:
-        self.funnel.count(self.dataset, "read", "in")
-        self.funnel.count(self.dataset, "read", f"rejected:{row['reason']}")
-        yield beam.pvalue.TaggedOutput(REJECTED, row)
-
-
-def parse_parts(
-    pipeline: beam.Pipeline, dataset: str, parse: Callable[[str, BinaryIO], Iterator[Part | Parsed]], paths: list[str], label: str
-) -> tuple[beam.PCollection, beam.PCollection]:
-    """(key, value) Parts and rejected rows of every path, one file per element."""
-    outputs = (
-        pipeline
-        | f"{dataset}: list {label}" >> beam.Create(paths)
-        | f"{dataset}: spread {label}" >> beam.Reshuffle()
-        | f"{dataset}: {label}" >> beam.ParDo(ParsePartsFn(dataset, parse)).with_outputs(REJECTED, main="parts")
-    )
-    return outputs.parts, outputs[REJECTED]
-
-
 # ---------------------------------------------------------------------------------------------
 # The source
 
@@ -339,7 +287,7 @@ class StackExchangeSource(FileSource):
     def read(self, pipeline: beam.Pipeline) -> SourceOutput:
         mode = self.options.mode
         if mode == "title_body":
-            return parse_files(pipeline, self, self.paths, "read posts")
+            return parse_files(pipeline, self.dataset, self.parse, self.paths, "read posts")
         if mode == "question_answer":
             return self._question_answer(pipeline)
         return self._duplicate_questions(pipeline)
@@ -407,7 +355,7 @@ class StackExchangeSource(FileSource):
                 yield new_record(self.dataset, f"{site}/{q['id']}", q["title"], body, file=path, row=q["row"], source_score=q["score"])
 
     def _question_answer(self, pipeline: beam.Pipeline) -> SourceOutput:
-        parts, bad = parse_parts(pipeline, self.dataset, partial(self._posts, with_answers=True), self.paths, "read posts")
+        parts, bad = parse_files(pipeline, self.dataset, partial(self._posts, with_answers=True), self.paths, "read posts")
         records = (
             parts
             | f"{self.dataset}: group answers by question" >> beam.GroupByKey()
@@ -443,8 +391,8 @@ class StackExchangeSource(FileSource):
 
     def _duplicate_questions(self, pipeline: beam.Pipeline) -> SourceOutput:
         d = self.dataset
-        questions, bad_posts = parse_parts(pipeline, d, partial(self._posts, with_answers=False), self.paths, "read posts")
-        links, bad_links = parse_parts(pipeline, d, self._links, self.post_links_paths(), "read post links")
+        questions, bad_posts = parse_files(pipeline, d, partial(self._posts, with_answers=False), self.paths, "read posts")
+        links, bad_links = parse_files(pipeline, d, self._links, self.post_links_paths(), "read post links")
         halves = (
             {"post": questions, "link": links}
             | f"{d}: join duplicates" >> beam.CoGroupByKey()

@@ -1,0 +1,58 @@
+"""Real pairs for the teacher, consistency and mining benchmarks, read straight from ../shared/realdata.
+
+Quora duplicates (question1 -> question2 where is_duplicate = 1), Amazon Fashion reviews (summary ->
+reviewText) and AG News (title -> description), parsed with the standard library only.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from schemas.record import PairRecord, new_record  # noqa: E402
+
+REALDATA = ROOT.parent / "shared" / "realdata"
+QUORA = "quora/quora_duplicate_questions_first2000.tsv"
+AMAZON = "amazon_reviews/AMAZON_FASHION_5.json"
+AG_NEWS = "news/ag_news_test.csv"
+
+
+def quora_pairs(root: Path) -> list[PairRecord]:
+    with open(root / QUORA, encoding="utf-8", newline="") as f:
+        return [
+            new_record("quora", row["id"], row["question1"], row["question2"], QUORA, i)
+            for i, row in enumerate(csv.DictReader(f, delimiter="\t"))
+            if row["is_duplicate"] == "1" and row["question1"].strip() and row["question2"].strip()
+        ]
+
+
+def amazon_pairs(root: Path) -> list[PairRecord]:
+    records = []
+    with open(root / AMAZON, encoding="utf-8") as f:
+        for i, line in enumerate(f):
+            review = json.loads(line)
+            summary, text = review.get("summary", "").strip(), review.get("reviewText", "").strip()
+            if summary and text:
+                records.append(new_record("amazon", str(i), summary, text, AMAZON, i))
+    return records
+
+
+def ag_news_pairs(root: Path) -> list[PairRecord]:
+    with open(root / AG_NEWS, encoding="utf-8", newline="") as f:
+        return [
+            new_record("ag_news", str(i), row["title"], row["description"], AG_NEWS, i)
+            for i, row in enumerate(csv.DictReader(f))
+            if row["title"].strip() and row["description"].strip()
+        ]
+
+
+def load_sources(root: Path = REALDATA) -> dict[str, list[PairRecord]]:
+    """Pairs per source, in file order."""
+    if not root.is_dir():
+        raise SystemExit(f"{root}: the shared real-format sample data is not there")
+    return {"quora": quora_pairs(root), "amazon": amazon_pairs(root), "ag_news": ag_news_pairs(root)}

@@ -1,0 +1,159 @@
+"""Teacher and consistency throughput, side by side with a plain SentenceTransformer.encode in the same run.
+
+Measures, on the same texts: the consistency filter's pairs per second (embed both sides + rank every
+pair's own document in its chunk); pairmill's Teacher.encode against SentenceTransformer.encode (texts
+per second and the ratio); and the search's matrix throughput (TFLOP/s, and its share of the GPU's
+peak bf16 dense throughput when CUDA is present).
+
+    .venv/bin/python benchmarks/teacher_speed.py                       # default teacher, CPU
+    .venv/bin/python benchmarks/teacher_speed.py --model bert-base --pairs 64 --search-size 2048   # CPU smoke
+    .venv/bin/python benchmarks/teacher_speed.py --model bert-base --pairs 50000 --search-size 200000  # GPU
+
+``--model bert-base`` builds a BERT-base-sized sentence-transformers model locally (random weights, the
+wordllama tokenizer; no download) in a temporary folder and loads it through pairmill's Teacher.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from mining_realdata import load_sources
+
+from filters.consistency import ConsistencyScorer, own_document_ranks
+from mining.search import topk_search
+from mining.teacher import Teacher, wordllama_files
+from schemas.recipe import ConsistencyConfig, TeacherConfig
+
+H100_SXM_BF16_DENSE_TFLOPS = 989.0
+
+
+def build_random_bert(folder: Path, hidden: int = 768, layers: int = 12, heads: int = 12, max_seq_length: int = 256) -> Path:
+    """A BERT-base-shaped sentence-transformers model with random weights, saved under ``folder``."""
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.base.modules.transformer import Transformer
+    from sentence_transformers.sentence_transformer.modules import Pooling
+    from tokenizers import Tokenizer
+    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+
+    torch.manual_seed(0)
+    _, tokenizer_path = wordllama_files()
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=Tokenizer.from_file(str(tokenizer_path)), unk_token="<unk>", pad_token="<unk>", model_max_length=max_seq_length
+    )
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
+        intermediate_size=4 * hidden, max_position_embeddings=512, pad_token_id=0,
+    )
+    transformer_dir = folder / "transformer"
+    BertModel(config).save_pretrained(transformer_dir)
+    tokenizer.save_pretrained(transformer_dir)
+    model_dir = folder / "sentence-transformer"
+    transformer = Transformer(str(transformer_dir), max_seq_length=max_seq_length)
+    SentenceTransformer(modules=[transformer, Pooling(hidden, "mean")], device="cpu").save(str(model_dir))
+    return model_dir
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def timed(device: torch.device, fn, *args, **kwargs) -> tuple[float, object]:
+    synchronize(device)
+    start = time.perf_counter()
+    result = fn(*args, **kwargs)
+    synchronize(device)
+    return time.perf_counter() - start, result
+
+
+def pairs_for(count: int) -> list[tuple[str, str]]:
+    """``count`` real (query, document) pairs, the realdata sources cycled when more are asked for."""
+    pool = [(r["query"], r["document"]) for records in load_sources().values() for r in records]
+    return [pool[i % len(pool)] for i in range(count)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="default", help="'default' (wordllama static), 'bert-base' (random BERT-base built locally), or a local model path")
+    parser.add_argument("--pairs", type=int, default=20000, help="pairs embedded and scored (one consistency chunk)")
+    parser.add_argument("--search-size", type=int, default=None, help="queries = documents in the search throughput test (default: --pairs)")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--dtype", default="auto", choices=["auto", "float32", "float16", "bfloat16"])
+    parser.add_argument("--batch-size", type=int, default=256, help="texts per encode batch (transformer models)")
+    parser.add_argument("--peak-tflops", type=float, default=H100_SXM_BF16_DENSE_TFLOPS, help="GPU peak dense bf16 TFLOP/s (H100 SXM: 989)")
+    parser.add_argument("--bert-hidden", type=int, default=768)
+    parser.add_argument("--bert-layers", type=int, default=12)
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as scratch:
+        model = args.model
+        if model == "bert-base":
+            model = str(build_random_bert(Path(scratch), args.bert_hidden, args.bert_layers, max(1, args.bert_hidden // 64)))
+        config = TeacherConfig(model=model, device=args.device, dtype=args.dtype, batch_size=args.batch_size)
+        load_seconds, teacher = timed(torch.device("cpu"), Teacher, config)
+        device = teacher.device
+        pairs = pairs_for(args.pairs)
+        queries, documents = [q for q, _ in pairs], [d for _, d in pairs]
+        texts = queries + documents
+        figures: dict[str, object] = {
+            "model": args.model, "device": str(device), "dtype": str(teacher.dtype), "dim": teacher.dim,
+            "pairs": len(pairs), "load_s": round(load_seconds, 2),
+        }
+
+        teacher.encode(texts[:64])  # warm-up (lazy kernels, allocator)
+        ours_s, ours = timed(device, teacher.encode, texts)
+        st_s, st = timed(device, teacher.model.encode, texts, batch_size=args.batch_size, normalize_embeddings=True, convert_to_tensor=True)
+        st_default_s, _ = timed(device, teacher.model.encode, texts, normalize_embeddings=True, convert_to_tensor=True)
+        figures.update(
+            texts=len(texts),
+            pairmill_encode_texts_per_s=round(len(texts) / ours_s),
+            st_encode_texts_per_s=round(len(texts) / st_s),
+            st_encode_default_batch_texts_per_s=round(len(texts) / st_default_s),
+            encode_speedup_vs_st=round(st_s / ours_s, 2),
+            encode_speedup_vs_st_default_batch=round(st_default_s / ours_s, 2),
+            max_abs_difference_vs_st=float((ours.float().cpu() - st.float().cpu()).abs().max()),
+        )
+
+        records = [{"id": f"bench/{i:08d}", "dataset": "bench", "query": q, "document": d, "negatives": [], "meta": {}} for i, (q, d) in enumerate(pairs)]
+        scorer = ConsistencyScorer(ConsistencyConfig(teacher=config), teacher)
+        consistency_s, verdicts = timed(device, scorer.check_batch, records)
+        figures.update(
+            consistency_pairs_per_s=round(len(records) / consistency_s),
+            consistency_kept_share=round(sum(v is None for v in verdicts) / len(verdicts), 4),
+        )
+
+        size = args.search_size or args.pairs
+        generator = torch.Generator(device="cpu").manual_seed(0)
+        vectors = torch.nn.functional.normalize(torch.randn(2 * size, teacher.dim, generator=generator), dim=1)
+        search_queries, search_corpus = (v.to(device=device, dtype=teacher.dtype) for v in vectors.split(size))
+        flop = 2.0 * size * size * teacher.dim
+        rank_s, _ = timed(device, own_document_ranks, search_queries, search_corpus, 4096, 65536 if device.type == "cuda" else 16384)
+        topk_s, _ = timed(device, topk_search, search_queries, search_corpus, 100, 4096, 65536 if device.type == "cuda" else 16384)
+        figures.update(
+            search_size=size,
+            consistency_rank_tflops=round(flop / rank_s / 1e12, 3),
+            consistency_rank_queries_per_s=round(size / rank_s),
+            topk100_tflops=round(flop / topk_s / 1e12, 3),
+            topk100_queries_per_s=round(size / topk_s),
+        )
+        if device.type == "cuda":
+            figures.update(
+                gpu=torch.cuda.get_device_name(),
+                peak_tflops=args.peak_tflops,
+                consistency_rank_share_of_peak=round(flop / rank_s / 1e12 / args.peak_tflops, 4),
+                topk100_share_of_peak=round(flop / topk_s / 1e12 / args.peak_tflops, 4),
+            )
+    for key, value in figures.items():
+        print(f"{key:40} {value}")
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()
