@@ -89,6 +89,11 @@ class RedditOptions:
     comments: list[str] | None = setting(None, help="Pushshift comments JSON lines files or globs: pair each post with its top comment")
 
 
+@dataclass
+class ShardsOptions:
+    """``paths`` name the manifest.json of datasets pairmill built; ids keep their natural key, meta is kept."""
+
+
 SOURCE_OPTIONS: dict[str, type] = {
     "jsonl": JsonlOptions,
     "csv": CsvOptions,
@@ -98,4 +103,5 @@ SOURCE_OPTIONS: dict[str, type] = {
     "amazon_reviews": AmazonReviewsOptions,
     "news": NewsOptions,
     "reddit": RedditOptions,
+    "shards": ShardsOptions,
 }

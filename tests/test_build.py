@@ -31,7 +31,7 @@ def planted_corpus(folder: Path) -> Path:
         json.dumps({"id": 1002, "title": "HOW should I store  coffee beans batch 2?", "text": "Keep batch 2 in an airtight jar away from light & heat."}),
         json.dumps({"id": 1003, "title": "How should I store coffee beans batch 2?", "text": "Keep batch 2 in an airtight jar away from light &amp; heat."}),
         "{this is not json",
-        json.dumps([1, 2, 3]),
+        json.dumps("a bare string"),
         json.dumps({"id": 2001, "text": "no title here"}),
         json.dumps({"id": 2002, "title": 17, "text": "numeric title"}),
         json.dumps({"id": 2003, "title": "Empty document", "text": "   "}),
@@ -182,3 +182,28 @@ def test_parquet_copy_matches_the_shards(tmp_path: Path) -> None:
     for shard, parquet in zip(manifest["shards"], manifest["parquet"]):
         table = pq.read_table(folder / parquet)
         assert table.column("id").to_pylist() == [r["id"] for r in iter_jsonl_zst(str(folder / shard["file"]))]
+
+
+def test_a_second_stage_reads_built_shards_and_keeps_ids_and_meta(tmp_path: Path) -> None:
+    recipe = recipe_for(tmp_path, [str(planted_corpus(tmp_path))])
+    assert main(["build", recipe, *FAST_RUNNER]) == 0
+    stage_two = write_recipe(tmp_path, {
+        "output": str(tmp_path / "stage2"),
+        "sources": [{"dataset": "coffee_rescored", "kind": "shards", "paths": [str(tmp_path / "out" / "*" / "manifest.json")]}],
+        "filters": {"dedup": {"exact": "document"}},
+    })
+    assert main(["build", stage_two, *FAST_RUNNER]) == 0
+    first = {r["id"].split("/", 1)[1]: r for r in dataset_records(str(tmp_path / "out" / "coffee"))}
+    second = {r["id"].split("/", 1)[1]: r for r in dataset_records(str(tmp_path / "stage2" / "coffee_rescored"))}
+    assert second.keys() == first.keys()
+    assert all(second[k]["meta"] == first[k]["meta"] and second[k]["dataset"] == "coffee_rescored" for k in first)
+
+    shard = tmp_path / "out" / "coffee" / "shard-00000.jsonl.zst"
+    data = bytearray(shard.read_bytes())
+    data[-3] ^= 0x01
+    shard.write_bytes(bytes(data))
+    assert main(["build", stage_two, "--overwrite", *FAST_RUNNER]) == 0
+    report = json.loads((tmp_path / "stage2" / "report.json").read_text())["datasets"]["coffee_rescored"]
+    read = next(s for s in report["stages"] if s["stage"] == "read")
+    assert read["rejected"] == {"shard_mismatch": 1} and report["balanced"]
+    assert report["written"] == len(first) - json.loads((tmp_path / "out" / "coffee" / "manifest.json").read_text())["shards"][0]["records"]

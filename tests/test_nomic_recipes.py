@@ -88,21 +88,15 @@ def test_dry_run_prints_the_plan_without_touching_data(path: str, monkeypatch: p
 
 
 def test_stage_two_recipe_reads_a_builds_shards(tmp_path: Path) -> None:
-    """docs/scale.md's GPU stage: a jsonl source over stage 1's .jsonl.zst shards gets every pair back."""
-    stage1 = [new_record("qa", str(i), f"question number {i}", f"answer text {i}", file="raw.jsonl", row=i) for i in range(5)]
+    """docs/scale.md's GPU stage: a shards source over stage 1's manifest gets every pair back, ids and meta kept."""
+    stage1 = [new_record("qa", str(i), f"question number {i}", f"answer text {i}", file="raw.jsonl", row=i, lang="en") for i in range(5)]
     write_dataset(tmp_path / "stage1" / "qa", "qa", stage1)
     recipe = write_recipe(tmp_path, {
         "output": str(tmp_path / "stage2"),
-        "sources": [{
-            "dataset": "qa", "kind": "jsonl", "paths": [str(tmp_path / "stage1" / "qa" / "shard-*.jsonl.zst")],
-            "fields": {"query": "query", "document": "document", "id": "id"},
-        }],
+        "sources": [{"dataset": "qa", "kind": "shards", "paths": [str(tmp_path / "stage1" / "qa" / "manifest.json")]}],
     })
 
     assert main(["build", recipe, *FAST_RUNNER]) == 0
 
     stage2 = {r["id"]: r for r in dataset_records(str(tmp_path / "stage2" / "qa"))}
-    assert sorted(stage2) == sorted(f"qa/{r['id']}" for r in stage1)
-    for record in stage1:
-        again = stage2[f"qa/{record['id']}"]
-        assert (again["query"], again["document"]) == (record["query"], record["document"])
+    assert stage2 == {r["id"]: r for r in stage1}

@@ -7,6 +7,7 @@ from pipelines.sources.generic import CsvSource, JsonlSource, ParquetSource
 from pipelines.sources.news import NewsSource
 from pipelines.sources.quora import QuoraSource
 from pipelines.sources.reddit import RedditSource
+from pipelines.sources.shards import ShardsSource
 from pipelines.sources.stackexchange import StackExchangeSource
 
 SOURCES: dict[str, type[Source]] = {
@@ -18,4 +19,5 @@ SOURCES: dict[str, type[Source]] = {
     "amazon_reviews": AmazonReviewsSource,
     "news": NewsSource,
     "reddit": RedditSource,
+    "shards": ShardsSource,
 }
