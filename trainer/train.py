@@ -11,7 +11,6 @@ Run folder (``output`` of the config)::
 """
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import math
@@ -46,13 +45,6 @@ def run_training(config_path: str, resume: bool = False, output: str | None = No
     if output:
         config.output = output
     return train(config, resume=resume)
-
-
-def add_train_arguments(parser: argparse.ArgumentParser) -> None:
-    """The `pairmill train` arguments; pass ``args.config``, ``args.resume`` and ``args.output`` to ``run_training``."""
-    parser.add_argument("config", help="train CONFIG (YAML); see trainer/config.py for every key")
-    parser.add_argument("--resume", action="store_true", help="continue the run in the output folder from its newest sound checkpoint")
-    parser.add_argument("--output", help="run folder (overrides the config's output)")
 
 
 def build_optimizer(model: torch.nn.Module, temperature: Temperature, config: OptimizerConfig) -> torch.optim.AdamW:

@@ -63,6 +63,9 @@ class AmazonReviewsSource(JsonlSource):
             if value is None or value == "" or isinstance(value, (dict, list, bool)):
                 return rejected(self.dataset, path, position, f"missing_field:{name}", raw)
         title, body = row.get(layout.title), row.get(layout.body)
+        for name, value in ((layout.title, title), (layout.body, body)):
+            if value is not None and not isinstance(value, str):
+                return rejected(self.dataset, path, position, f"wrong_type:{name}", raw)
         if not isinstance(title, str) or not title.strip():
             return Skip("empty_title")
         if not isinstance(body, str) or not body.strip():

@@ -60,6 +60,52 @@ def is_rejected(item: Any) -> bool:
     return isinstance(item, dict) and "reason" in item and "raw" in item
 
 
+class ZstdFrames(io.RawIOBase):
+    """Decompresses consecutive zstd frames; input that ends inside a frame raises EOFError.
+
+    zstandard's own stream reader ends quietly at a truncated frame, which would lose the rest of a
+    file without a trace.
+    """
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw = raw
+        self.frame = self._new_frame()
+        self.in_frame = False
+        self.pending = memoryview(b"")
+
+    @staticmethod
+    def _new_frame() -> Any:
+        # Pushshift's dumps use a 2 GiB window, above zstd's default decoding limit.
+        return zstandard.ZstdDecompressor(max_window_size=2**31).decompressobj()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not len(self.pending):
+            data = self.raw.read(1 << 20)
+            if not data:
+                if self.in_frame:
+                    raise EOFError("zstd data ends inside a frame (the file is truncated)")
+                return 0
+            self.pending = memoryview(self._decompress(data))
+        count = min(len(buffer), len(self.pending))
+        buffer[:count] = self.pending[:count]
+        self.pending = self.pending[count:]
+        return count
+
+    def _decompress(self, data: bytes) -> bytes:
+        out = []
+        while data:
+            out.append(self.frame.decompress(data))
+            self.in_frame = True
+            if not self.frame.eof:
+                break
+            data = self.frame.unused_data
+            self.frame, self.in_frame = self._new_frame(), False
+        return b"".join(out)
+
+
 @contextmanager
 def open_input(path: str) -> Iterator[BinaryIO]:
     """Open any Beam filesystem path as a decompressed binary stream, by extension (.gz .bz2 .zst .xz)."""
@@ -71,9 +117,7 @@ def open_input(path: str) -> Iterator[BinaryIO]:
         elif lower.endswith(".bz2"):
             stream = bz2.BZ2File(raw, mode="rb")
         elif lower.endswith(".zst") or lower.endswith(".zstd"):
-            # Pushshift's dumps use a 2 GiB window, above zstd's default decoding limit.
-            decompressor = zstandard.ZstdDecompressor(max_window_size=2**31)
-            stream = io.BufferedReader(decompressor.stream_reader(raw, read_across_frames=True))
+            stream = io.BufferedReader(ZstdFrames(raw), buffer_size=1 << 20)
         elif lower.endswith(".xz"):
             stream = lzma.LZMAFile(raw, mode="rb")
         else:

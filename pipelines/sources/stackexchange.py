@@ -265,6 +265,11 @@ def dump_rows(lines: BinaryIO) -> Iterator[DumpRow | BadRow]:
             yield BadRow(line_number, "not_a_row", text)
             continue
         try:
+            text.decode("utf-8")
+        except UnicodeDecodeError:
+            yield BadRow(line_number, "invalid_utf8", text)
+            continue
+        try:
             element = ET.fromstring(text)
         except ET.ParseError:
             yield BadRow(line_number, "malformed_xml_row", text)
