@@ -54,7 +54,7 @@ def build(folder: Path, workers: int) -> dict:
         "filters": {"clean": {}, "language": {}, "dedup": {"exact": "pair", "near": {}}},
         "shards": {"write_dropped": "none"},
     }, "benchmark")
-    args = ["--runner=FnApiRunner", "--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"]
+    args = [f"--direct_num_workers={workers}"]  # the local default runner, multi-process
     started = time.time()
     report = run_build(recipe, args, overwrite=True)
     report["wall"] = time.time() - started

@@ -16,9 +16,9 @@ def names_runner(beam_args: list[str]) -> bool:
 
 def pipeline_options(beam_args: list[str]) -> PipelineOptions:
     """Options from the command line's Beam flags; unknown flags are a user error, not silently dropped."""
-    args = list(beam_args) if names_runner(beam_args) else [*beam_args, *LOCAL_RUNNER_FLAGS]
-    if not any(arg.startswith("--default_sdk_harness_log_level") for arg in args):
-        args.append("--default_sdk_harness_log_level=ERROR")
+    defaults = [] if names_runner(beam_args) else LOCAL_RUNNER_FLAGS
+    given = {arg.split("=")[0] for arg in beam_args}
+    args = [*beam_args, *(flag for flag in [*defaults, "--default_sdk_harness_log_level=ERROR"] if flag.split("=")[0] not in given)]
     options = PipelineOptions(args)
     unknown = set(options.get_all_options(retain_unknown_options=True)) - set(options.get_all_options())
     if unknown:

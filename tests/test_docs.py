@@ -1,11 +1,19 @@
-"""Docs that match the code: the recipe reference is regenerated from the dataclasses and compared."""
+"""Docs that match the code: the recipe reference is regenerated from the dataclasses, and the README's
+examples are checked against the command line and the recipe validator."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+import yaml
+
+from pipelines.cli import make_parser
+from pipelines.options import pipeline_options
+from schemas.recipe import parse_recipe
 from schemas.reference import reference
 
 ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
 
 
 def test_recipe_reference_is_current() -> None:
@@ -14,5 +22,29 @@ def test_recipe_reference_is_current() -> None:
 
 
 def test_readme_starts_with_the_two_commands() -> None:
-    head = (ROOT / "README.md").read_text().splitlines()[:6]
+    head = README.splitlines()[:6]
     assert any(line.startswith("make demo") for line in head) and any(line.startswith("make test") for line in head)
+
+
+def test_readme_recipe_examples_are_valid_recipes() -> None:
+    blocks = re.findall(r"```yaml\n(.*?)```", README, flags=re.S)
+    assert blocks
+    for block in blocks:
+        parse_recipe(yaml.safe_load(block), "README.md")
+
+
+def test_readme_commands_and_options_exist() -> None:
+    parser = make_parser()
+    commands = parser._subparsers._group_actions[0].choices  # argparse keeps subcommands here
+    code = "\n".join(re.findall(r"```\n(.*?)```", README, flags=re.S))
+    lines = [line for line in code.splitlines() if line.startswith("pairmill ")]
+    assert lines
+    for line in lines:
+        words = line.split()
+        command = commands[words[1]]
+        known = {option for action in command._actions for option in action.option_strings}
+        for word in words[2:]:
+            option = word.strip("[]").split("=")[0]
+            if option.startswith("--") and option not in known:
+                assert words[1] in ("build", "mine"), f"README: `{line.strip()}` names {option}, which `pairmill {words[1]}` does not have"
+                pipeline_options([word])  # passed through to Beam: must be a Beam option
