@@ -33,17 +33,39 @@ def as_tensor(embeddings: np.ndarray | torch.Tensor) -> torch.Tensor:
 
 def order_best_first(scores: torch.Tensor, indices: torch.Tensor) -> TopK:
     """Sort each row by score, highest first; equal scores by ascending index, so results are deterministic."""
-    by_index = torch.argsort(indices, dim=1, stable=True)
-    scores, indices = scores.gather(1, by_index), indices.gather(1, by_index)
-    by_score = torch.argsort(scores, dim=1, descending=True, stable=True)
-    return scores.gather(1, by_score), indices.gather(1, by_score)
+    scores, by_score = torch.sort(scores, dim=1, descending=True)
+    indices = indices.gather(1, by_score)
+    tied = (scores[:, 1:] == scores[:, :-1]).any(dim=1).nonzero().squeeze(1)
+    if len(tied):  # rare: only rows with equal scores pay for the two stable sorts
+        tied_scores, tied_indices = scores[tied], indices[tied]
+        by_index = torch.argsort(tied_indices, dim=1, stable=True)
+        tied_scores, tied_indices = tied_scores.gather(1, by_index), tied_indices.gather(1, by_index)
+        by_score = torch.argsort(tied_scores, dim=1, descending=True, stable=True)
+        scores[tied], indices[tied] = tied_scores.gather(1, by_score), tied_indices.gather(1, by_score)
+    return scores, indices
+
+
+def _block_topk(block: torch.Tensor, k: int) -> TopK:
+    """torch.topk of each row, except that among scores equal to the k-th the lowest columns win
+    (torch.topk picks among them arbitrarily), so the result does not depend on chunking."""
+    if k == block.shape[1]:
+        return block, torch.arange(k, device=block.device).expand_as(block).clone()
+    scores, positions = torch.topk(block, k + 1, dim=1, sorted=True)
+    # Only a row whose (k+1)-th score equals its k-th can have a tie across the cut.
+    rows = (scores[:, k] == scores[:, k - 1]).nonzero().squeeze(1)
+    scores, positions = scores[:, :k].contiguous(), positions[:, :k].contiguous()
+    if len(rows):
+        sub, sub_kth = block[rows], scores[rows, k - 1 : k]
+        above, tied = sub > sub_kth, sub == sub_kth
+        take = above | (tied & (tied.cumsum(dim=1) <= k - above.sum(dim=1, keepdim=True)))
+        sub_positions = take.nonzero()[:, 1].view(len(rows), k)
+        positions[rows], scores[rows] = sub_positions, sub.gather(1, sub_positions)
+    return scores, positions
 
 
 def _keep_top(scores: torch.Tensor, indices: torch.Tensor, k: int) -> TopK:
-    if scores.shape[1] <= k:
-        return scores, indices
-    scores, positions = torch.topk(scores, k, dim=1, sorted=False)
-    return scores, indices.gather(1, positions)
+    scores, indices = order_best_first(scores, indices)
+    return scores[:, :k], indices[:, :k]
 
 
 def topk_search(
@@ -66,7 +88,7 @@ def topk_search(
         best: TopK | None = None
         for c_start in range(0, corpus.shape[0], corpus_chunk):
             block = batch @ corpus[c_start : c_start + corpus_chunk].T
-            scores, positions = torch.topk(block, min(k, block.shape[1]), dim=1, sorted=False)
+            scores, positions = _block_topk(block, min(k, block.shape[1]))
             partial = (scores.float(), positions + c_start)
             if best is not None:
                 partial = _keep_top(torch.cat([best[0], partial[0]], 1), torch.cat([best[1], partial[1]], 1), k)
@@ -82,8 +104,7 @@ def merge_topk(partials: Sequence[TopK], k: int) -> TopK:
     """Merge per-partition top-k lists of the same queries (indices already global) into one top ``k``."""
     scores = torch.cat([as_tensor(s).float() for s, _ in partials], dim=1)
     indices = torch.cat([as_tensor(i).long() for _, i in partials], dim=1)
-    scores, indices = order_best_first(scores, indices)
-    return scores[:, :k], indices[:, :k]
+    return _keep_top(scores, indices, k)
 
 
 class CorpusIndex(Protocol):

@@ -8,10 +8,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 from itertools import islice
-from typing import Any
 
 from schemas.config import ConfigError
 from schemas.manifest import ManifestError

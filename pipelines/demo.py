@@ -6,10 +6,8 @@ report, and scores the filters against the corpus's own ground truth.
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import sys
 import time
 from collections import Counter
 from pathlib import Path

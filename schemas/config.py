@@ -5,9 +5,12 @@ Every error is a ``ConfigError`` whose one-line message names the file, the key 
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
+
+import yaml
 
 T = TypeVar("T")
 
@@ -144,3 +147,27 @@ def setting(default: Any = dataclasses.MISSING, *, check: typing.Callable[[Any],
 def to_plain(block: Any) -> Any:
     """A config block back as plain YAML/JSON values."""
     return dataclasses.asdict(block) if dataclasses.is_dataclass(block) else block
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML 1.1 reads ``2e-5`` as a string; a learning rate or threshold written that way should be a number."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)[eE][-+]?\d+$"),
+    list("-+0123456789."),
+)
+
+
+def load_yaml(path: str, what: str) -> Any:
+    """A YAML file's content; a missing file or bad YAML is a ConfigError naming the file (and line)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return yaml.load(f, Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: {what} file not found") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else path
+        raise ConfigError(f"{where}: not valid YAML ({getattr(err, 'problem', None) or err})") from None

@@ -10,9 +10,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import yaml
 
-from schemas.config import ConfigError, fraction, non_negative, parse_block, positive, setting, to_plain
+from schemas.config import ConfigError, fraction, load_yaml, non_negative, parse_block, positive, setting, to_plain
 from schemas.sources import SOURCE_OPTIONS
 
 DATASET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -222,15 +221,7 @@ def parse_recipe(raw: Any, path: str) -> Recipe:
 
 def load_recipe(path: str, output: str | None = None) -> Recipe:
     """Read and validate a YAML recipe; ``output`` (the ``--output`` flag) overrides its output folder."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            raw = yaml.safe_load(f)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: recipe file not found") from None
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else path
-        raise ConfigError(f"{where}: not valid YAML ({getattr(err, 'problem', None) or err})") from None
+    raw = load_yaml(path, "recipe")
     recipe = parse_recipe(raw, path)
     if output:
         recipe.output = output

@@ -13,7 +13,8 @@ import pytest
 from schemas.config import ConfigError
 from schemas.shards import ShardError
 from tests.helpers import write_dataset
-from trainer.config import DataConfig, SidePrefixes
+from schemas.recipe import Prefixes
+from trainer.config import DataConfig
 from trainer.data import BatchSampler, RecordStream, is_held_out, open_training_sets
 from trainer.prefixes import CLASSIFICATION, CLUSTERING, SEARCH, resolve_prefixes, table_prefixes
 
@@ -177,7 +178,7 @@ def test_open_training_sets_errors_name_the_problem(tmp_path):
     with pytest.raises(ConfigError, match="objective 'labeled-pair'"):
         open_training_sets([labeled], DataConfig(), 4, "t.yaml")
     with pytest.raises(ConfigError, match="data.prefixes: 'nope'"):
-        open_training_sets([small], DataConfig(prefixes={"nope": SidePrefixes()}), 4, "t.yaml")
+        open_training_sets([small], DataConfig(prefixes={"nope": Prefixes()}), 4, "t.yaml")
 
 
 def test_prefixes_come_from_override_then_manifest_then_nomic_table():
@@ -188,11 +189,11 @@ def test_prefixes_come_from_override_then_manifest_then_nomic_table():
     assert table_prefixes("gooaq") == SEARCH
     assert table_prefixes("my_faq") == SEARCH
     empty = {"query": "", "document": ""}
-    assert resolve_prefixes("quora", empty, {}, True) == SidePrefixes("classification: ", "classification: ")
-    assert resolve_prefixes("quora", {"query": "q: ", "document": "d: "}, {}, True) == SidePrefixes("q: ", "d: ")
-    override = {"quora": SidePrefixes("x ", "y ")}
-    assert resolve_prefixes("quora", {"query": "q: ", "document": "d: "}, override, True) == SidePrefixes("x ", "y ")
-    assert resolve_prefixes("quora", empty, override, False) == SidePrefixes("", "")
+    assert resolve_prefixes("quora", empty, {}, True) == Prefixes("classification: ", "classification: ")
+    assert resolve_prefixes("quora", {"query": "q: ", "document": "d: "}, {}, True) == Prefixes("q: ", "d: ")
+    override = {"quora": Prefixes("x ", "y ")}
+    assert resolve_prefixes("quora", {"query": "q: ", "document": "d: "}, override, True) == Prefixes("x ", "y ")
+    assert resolve_prefixes("quora", empty, override, False) == Prefixes("", "")
 
 
 def test_batches_carry_the_prefixes(tmp_path):

@@ -6,19 +6,12 @@ every error is a one-line ``ConfigError`` naming the file and the key.
 from __future__ import annotations
 
 import dataclasses
-import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import yaml
 
-from schemas.config import ConfigError, fraction, non_negative, parse_block, positive, setting, to_plain
-
-
-@dataclass
-class SidePrefixes:
-    query: str = setting("", help="text put before every query, e.g. 'search_query: '")
-    document: str = setting("", help="text put before every document and negative, e.g. 'search_document: '")
+from schemas.config import ConfigError, fraction, load_yaml, non_negative, parse_block, positive, setting, to_plain
+from schemas.recipe import Prefixes
 
 
 @dataclass
@@ -30,7 +23,7 @@ class DataConfig:
     max_query_tokens: int = setting(64, check=positive, help="queries are truncated to this many tokens")
     max_document_tokens: int = setting(256, check=positive, help="documents and negatives are truncated to this many tokens")
     use_prefixes: bool = setting(True, help="put the per-dataset prefixes before texts (manifest, else Nomic's table, else search_query/search_document)")
-    prefixes: dict[str, SidePrefixes] = setting({}, help="per-dataset prefixes that override the manifest and the default table")
+    prefixes: dict[str, Prefixes] = setting({}, help="per-dataset prefixes that override the manifest and the default table")
 
 
 @dataclass
@@ -115,17 +108,6 @@ BLOCKS = {
 TOP_LEVEL_KEYS = ("output", "datasets", *BLOCKS)
 
 
-class _Loader(yaml.SafeLoader):
-    """YAML 1.1 reads ``2e-5`` as a string; a learning rate written that way should be a number."""
-
-
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)[eE][-+]?\d+$"),
-    list("-+0123456789."),
-)
-
-
 def parse_train_config(raw: Any, path: str) -> TrainConfig:
     """Validate a train config given as parsed YAML; errors name ``path`` and the key."""
     if not isinstance(raw, dict):
@@ -148,13 +130,4 @@ def parse_train_config(raw: Any, path: str) -> TrainConfig:
 
 
 def load_train_config(path: str) -> TrainConfig:
-    try:
-        with open(path, encoding="utf-8") as f:
-            raw = yaml.load(f, Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: train config file not found") from None
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else path
-        raise ConfigError(f"{where}: not valid YAML ({getattr(err, 'problem', None) or err})") from None
-    return parse_train_config(raw, path)
+    return parse_train_config(load_yaml(path, "train config"), path)

@@ -20,7 +20,8 @@ from schemas.config import ConfigError
 from schemas.manifest import Manifest
 from schemas.record import PairRecord
 from schemas.shards import find_datasets, iter_shard, read_manifest
-from trainer.config import DataConfig, SidePrefixes
+from schemas.recipe import Prefixes
+from trainer.config import DataConfig
 from trainer.prefixes import resolve_prefixes
 
 TRAINABLE_OBJECTIVES = ("paired", "triplet")
@@ -39,7 +40,7 @@ class TrainingSet:
     name: str
     path: str
     manifest: Manifest
-    prefixes: SidePrefixes
+    prefixes: Prefixes
 
 
 def open_training_sets(paths: list[str], data: DataConfig, batch_size: int, where: str) -> list[TrainingSet]:

@@ -9,13 +9,13 @@ Names are Nomic's, plus the names pairmill's readers give the same sources (``ag
 """
 from __future__ import annotations
 
-from trainer.config import SidePrefixes
+from schemas.recipe import Prefixes
 
-SEARCH = SidePrefixes("search_query: ", "search_document: ")
-CLASSIFICATION = SidePrefixes("classification: ", "classification: ")
-CLUSTERING = SidePrefixes("clustering: ", "clustering: ")
+SEARCH = Prefixes("search_query: ", "search_document: ")
+CLASSIFICATION = Prefixes("classification: ", "classification: ")
+CLUSTERING = Prefixes("clustering: ", "clustering: ")
 
-NOMIC_PREFIXES: dict[str, SidePrefixes] = {
+NOMIC_PREFIXES: dict[str, Prefixes] = {
     **dict.fromkeys(
         ["paq", "gooaq", "yahoo_title_answer", "amazonqa", "yahoo_qa", "yahoo_title_question", "eli5", "squad",
          "msmarco", "nq", "hotpotqa", "fever"],
@@ -35,7 +35,7 @@ NOMIC_PREFIXES: dict[str, SidePrefixes] = {
 }
 
 
-def table_prefixes(dataset: str) -> SidePrefixes:
+def table_prefixes(dataset: str) -> Prefixes:
     """Nomic's prefixes for ``dataset``, trying the name and then the name without trailing ``_parts``
     (``quora_mined`` -> ``quora``); unknown sources are treated as retrieval (search_query/search_document)."""
     parts = dataset.lower().split("_")
@@ -46,12 +46,12 @@ def table_prefixes(dataset: str) -> SidePrefixes:
     return SEARCH
 
 
-def resolve_prefixes(dataset: str, manifest_prefixes: dict[str, str], overrides: dict[str, SidePrefixes], enabled: bool) -> SidePrefixes:
+def resolve_prefixes(dataset: str, manifest_prefixes: dict[str, str], overrides: dict[str, Prefixes], enabled: bool) -> Prefixes:
     """The prefixes the trainer uses for ``dataset``."""
     if not enabled:
-        return SidePrefixes("", "")
+        return Prefixes("", "")
     if dataset in overrides:
         return overrides[dataset]
     if manifest_prefixes.get("query") or manifest_prefixes.get("document"):
-        return SidePrefixes(manifest_prefixes.get("query", ""), manifest_prefixes.get("document", ""))
+        return Prefixes(manifest_prefixes.get("query", ""), manifest_prefixes.get("document", ""))
     return table_prefixes(dataset)

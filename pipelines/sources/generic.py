@@ -132,7 +132,7 @@ class CsvSource(GenericSource):
             except StopIteration:
                 return
             except csv.Error as err:
-                yield rejected(self.dataset, path, row_start, f"malformed_csv_row", str(err))
+                yield rejected(self.dataset, path, row_start, "malformed_csv_row", str(err))
                 row_start = reader.line_num + 1
                 continue
             position, row_start = row_start, reader.line_num + 1

@@ -27,7 +27,7 @@ import xml.etree.ElementTree as ET
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, BinaryIO, Callable, Iterator, Literal, NamedTuple
+from typing import Any, BinaryIO, Iterator, Literal, NamedTuple
 
 import apache_beam as beam
 import py7zr
@@ -38,15 +38,12 @@ from py7zr.io import Py7zIO, WriterFactory
 from filters.html_text import html_to_text
 from pipelines.funnel import Funnel
 from pipelines.sources.base import (
-    REJECTED,
-    STREAM_ERRORS,
     FileSource,
     Parsed,
     Part,
     Skip,
     SourceOutput,
     match_paths,
-    open_input,
     parse_files,
 )
 from schemas.config import ConfigError

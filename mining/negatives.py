@@ -1,0 +1,328 @@
+"""Hard-negative selection from a teacher's top-k search, with the false-negative guards of NV-Retriever.
+
+Texts are compared by key: a 63-bit hash of the normalised text (casefolded, whitespace collapsed), so a
+corpus larger than memory needs only 8 bytes per document to check "is this the positive again?".
+
+Per query, candidates are the search results best first. Policies (``MiningConfig``):
+- every candidate whose key is one of the query's positives (all rows with the same normalised query are its
+  positives) is removed before ranking, so positives never take a slot of the window;
+- the window is ranks ``range_min`` .. ``range_max - 1`` of what remains;
+- inside the window a candidate is skipped if its text equals the query's, repeats an earlier candidate's,
+  scores above ``(positive - |positive| * relative_margin)``, above ``positive - absolute_margin``, above
+  ``max_score`` or below ``min_score`` (the positive score is the lowest of the query's positives: the
+  safe side, as in sentence-transformers);
+- ``sampling`` takes the first ``num_negatives`` survivors, or a seeded random sample of them (seeded by
+  the recipe seed and the row's id, so reruns pick the same);
+- with fewer survivors, ``too_few`` drops the row, keeps it with fewer, or pads it with seeded random
+  corpus documents that are neither positives, the query, nor any retrieved candidate.
+"""
+from __future__ import annotations
+
+import hashlib
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from mining.search import build_index, cached_document_embeddings
+from mining.teacher import Teacher
+from schemas.recipe import MiningConfig
+from schemas.record import DroppedRecord, PairRecord, dropped
+
+NO_KEY = -1
+KEY_MASK = (1 << 63) - 1
+PAD_DRAW_ROUNDS = 8
+MINE_STAGE = "mine"
+
+FULL = "full"
+FEWER = "fewer"
+PADDED = "padded"
+TOO_FEW = "too_few"
+"""Outcomes of a row: enough negatives, kept with fewer, padded with random documents, or dropped."""
+
+
+def normalise_text(text: str) -> str:
+    return " ".join(text.casefold().split())
+
+
+def text_keys(texts: Sequence[str]) -> np.ndarray:
+    """int64 keys (>= 0) of the normalised texts; equal keys mean equal normalised text."""
+    keys = np.empty(len(texts), dtype=np.int64)
+    for i, text in enumerate(texts):
+        digest = hashlib.blake2b(normalise_text(text).encode("utf-8"), digest_size=8).digest()
+        keys[i] = int.from_bytes(digest, "big") & KEY_MASK
+    return keys
+
+
+def row_rng(seed: int, row_id: str) -> np.random.Generator:
+    digest = hashlib.blake2b(f"{seed}/{row_id}".encode("utf-8"), digest_size=8).digest()
+    return np.random.default_rng(int.from_bytes(digest, "big"))
+
+
+@dataclass
+class MinedNegatives:
+    """One query's negatives: corpus indices and scores, best first, and the outcome (for counters)."""
+
+    indices: list[int]
+    scores: list[float]
+    outcome: str
+
+
+def search_depth(config: MiningConfig, positive_slots: np.ndarray) -> np.ndarray:
+    """Results to search per query so the window survives removing the query's ``positive_slots`` positives
+    (corpus documents whose normalised text is one of its positives)."""
+    return config.range_max + positive_slots
+
+
+def depth_batches(depths: np.ndarray, batch_size: int) -> list[np.ndarray]:
+    """Query batches (positions in ``depths``) of similar search depth: a batch is cut at ``batch_size``
+    queries or where the depth would more than double, so a few deep queries do not deepen everyone's search."""
+    order = np.argsort(depths, kind="stable")
+    batches: list[np.ndarray] = []
+    start = 0
+    for end in range(1, len(order) + 1):
+        if end == len(order) or end - start == batch_size or depths[order[end]] > 2 * depths[order[start]] + 8:
+            batches.append(order[start:end])
+            start = end
+    return batches
+
+
+def pad_keys(positive_keys: Sequence[Sequence[int]]) -> np.ndarray:
+    """Ragged per-query positive keys as a (queries x most positives) matrix padded with NO_KEY."""
+    width = max((len(k) for k in positive_keys), default=0)
+    out = np.full((len(positive_keys), max(width, 1)), NO_KEY, dtype=np.int64)
+    for row, keys in enumerate(positive_keys):
+        out[row, : len(keys)] = keys
+    return out
+
+
+def _is_row_member(keys: np.ndarray, row_sets: np.ndarray) -> np.ndarray:
+    """keys[r, c] in row_sets[r] for every (r, c); one pass per set column (batches keep sets narrow)."""
+    member = np.zeros(keys.shape, dtype=bool)
+    for column in row_sets.T:
+        member |= keys == column[:, None]
+    return member & (keys != NO_KEY)
+
+
+def _repeats_earlier(keys: np.ndarray, eligible: np.ndarray) -> np.ndarray:
+    """True where an eligible candidate's key already appeared at a better rank among eligible ones."""
+    columns = np.arange(keys.shape[1], dtype=np.int64)
+    masked = np.where(eligible, keys, -2 - columns)  # ineligible entries get keys that match nothing
+    order = np.argsort(masked, axis=1, kind="stable")
+    ordered = np.take_along_axis(masked, order, axis=1)
+    repeat_sorted = np.zeros_like(eligible)
+    repeat_sorted[:, 1:] = ordered[:, 1:] == ordered[:, :-1]
+    repeat = np.zeros_like(eligible)
+    np.put_along_axis(repeat, order, repeat_sorted, axis=1)
+    return repeat
+
+
+@dataclass
+class CandidateBatch:
+    """A batch of queries' merged top-k search results, best first, and what the guards know of each query."""
+
+    indices: np.ndarray
+    """(queries x k) int64 corpus indices; -1 marks an empty slot (corpus smaller than k)."""
+    scores: np.ndarray
+    """(queries x k) float32 teacher scores."""
+    keys: np.ndarray
+    """(queries x k) int64 text keys of the candidates (``text_keys``), NO_KEY for empty slots."""
+    positive_scores: np.ndarray
+    """(queries,) the score the margins are measured from: the lowest of the query's positives."""
+    positive_keys: np.ndarray
+    """(queries x P) text keys of the query's positives, padded with NO_KEY (``pad_keys``)."""
+    query_keys: np.ndarray
+    """(queries,) text key of the query itself."""
+    row_ids: Sequence[str]
+    """One id per query, seeding random sampling and padding."""
+
+
+def eligible_candidates(batch: CandidateBatch, config: MiningConfig) -> np.ndarray:
+    """Boolean (queries x candidates): which candidates pass the window and every false-negative guard."""
+    present = batch.indices >= 0
+    is_positive = _is_row_member(batch.keys, batch.positive_keys)
+    ranked = present & ~is_positive
+    rank = np.cumsum(ranked, axis=1) - 1
+    eligible = ranked & (rank >= config.range_min) & (rank < config.range_max)
+    eligible &= batch.keys != batch.query_keys[:, None]
+    scores, positive = batch.scores, batch.positive_scores[:, None]
+    if config.relative_margin is not None:
+        eligible &= scores <= positive - np.abs(positive) * config.relative_margin
+    if config.absolute_margin is not None:
+        eligible &= scores + config.absolute_margin <= positive
+    if config.max_score is not None:
+        eligible &= scores <= config.max_score
+    if config.min_score is not None:
+        eligible &= scores >= config.min_score
+    return eligible & ~_repeats_earlier(batch.keys, eligible)
+
+
+def _draw_padding(
+    rng: np.random.Generator, corpus_keys: np.ndarray, excluded: set[int], need: int
+) -> list[int]:
+    """Up to ``need`` random corpus indices with distinct keys outside ``excluded`` (rejection, then a scan)."""
+    chosen: list[int] = []
+    taken = set(excluded)
+
+    def take(indices: np.ndarray) -> None:
+        for index in indices.tolist():
+            key = int(corpus_keys[index])
+            if key not in taken:
+                taken.add(key)
+                chosen.append(index)
+                if len(chosen) == need:
+                    return
+
+    for _ in range(PAD_DRAW_ROUNDS):
+        take(rng.integers(0, len(corpus_keys), size=4 * need + 16))
+        if len(chosen) == need:
+            return chosen
+    take(rng.permutation(len(corpus_keys)))  # the corpus is nearly exhausted: look at every document once
+    return chosen
+
+
+def select_negatives(
+    batch: CandidateBatch,
+    config: MiningConfig,
+    corpus_keys: np.ndarray | None = None,
+    pad_scores: Callable[[int, np.ndarray], np.ndarray] | None = None,
+) -> list[MinedNegatives]:
+    """Negatives for each query of ``batch``.
+
+    Padding (``too_few="pad"``) needs ``corpus_keys`` (one key per corpus document);
+    ``pad_scores(row, doc_indices)`` gives the padded documents' scores (NaN without it).
+    """
+    if config.too_few == "pad" and corpus_keys is None:
+        raise ValueError("too_few='pad' needs corpus_keys to draw random documents from")
+    eligible = eligible_candidates(batch, config)
+    wanted = config.num_negatives
+    results: list[MinedNegatives] = []
+    for row in range(len(batch.indices)):
+        positions = np.flatnonzero(eligible[row])
+        if config.sampling == "random" and len(positions) > wanted:
+            positions = np.sort(row_rng(config.seed, batch.row_ids[row]).choice(positions, size=wanted, replace=False))
+        positions = positions[:wanted]
+        indices = batch.indices[row, positions].tolist()
+        scores = batch.scores[row, positions].astype(float).tolist()
+        if len(indices) == wanted:
+            results.append(MinedNegatives(indices, scores, FULL))
+        elif config.too_few == "drop":
+            results.append(MinedNegatives([], [], TOO_FEW))
+        elif config.too_few == "keep":
+            results.append(MinedNegatives(indices, scores, FEWER))
+        else:
+            assert corpus_keys is not None
+            excluded = {int(k) for k in batch.positive_keys[row] if k != NO_KEY}
+            excluded.add(int(batch.query_keys[row]))
+            excluded.update(int(k) for k in batch.keys[row] if k != NO_KEY)
+            # A separate stream from random sampling's, so padding does not change which candidates were sampled.
+            padding = _draw_padding(row_rng(config.seed, f"pad/{batch.row_ids[row]}"), corpus_keys, excluded, wanted - len(indices))
+            padding_array = np.asarray(padding, dtype=np.int64)
+            padded_scores = pad_scores(row, padding_array) if pad_scores is not None else np.full(len(padding), np.nan)
+            results.append(MinedNegatives(indices + padding, scores + [float(s) for s in padded_scores], PADDED))
+    return results
+
+
+@dataclass
+class MiningResult:
+    """Rows with negatives filled (input order), rows dropped for too few negatives, and outcome counts."""
+
+    kept: list[PairRecord]
+    dropped: list[DroppedRecord]
+    outcomes: Counter[str] = field(default_factory=Counter)
+
+
+def mine_hard_negatives(
+    records: Sequence[PairRecord],
+    corpus_texts: Sequence[str] | None,
+    teacher: Teacher,
+    config: MiningConfig,
+) -> MiningResult:
+    """Fill ``negatives`` (and meta positive_score / negative_scores) for in-memory records.
+
+    The corpus is ``corpus_texts`` or, when None, the records' own documents; exact repeats are searched
+    once. Rows sharing a normalised query are searched once and get the same negatives.
+    """
+    corpus = list(dict.fromkeys(corpus_texts if corpus_texts is not None else [r["document"] for r in records]))
+    corpus_keys = text_keys(corpus)
+    query_row_keys = text_keys([r["query"] for r in records])
+
+    groups: dict[int, list[int]] = defaultdict(list)
+    for row, key in enumerate(query_row_keys.tolist()):
+        groups[key].append(row)
+    group_rows = list(groups.values())
+    group_of_row = np.empty(len(records), dtype=np.int64)
+    for group, rows in enumerate(group_rows):
+        group_of_row[rows] = group
+
+    if corpus_texts is None:
+        corpus_position = {text: i for i, text in enumerate(corpus)}
+        document_rows = np.array([corpus_position[r["document"]] for r in records], dtype=np.int64)
+        document_keys = corpus_keys[document_rows]
+    else:
+        document_keys = text_keys([r["document"] for r in records])
+    corpus_key_counts = Counter(corpus_keys.tolist())
+    positive_keys = [list(dict.fromkeys(document_keys[rows].tolist())) for rows in group_rows]
+    slots = np.array([sum(corpus_key_counts[k] for k in keys) for keys in positive_keys], dtype=np.int64)
+
+    corpus_embeddings = cached_document_embeddings(teacher, corpus, config.cache_dir)
+    query_embeddings = teacher.encode_queries([records[rows[0]]["query"] for rows in group_rows])
+    if corpus_texts is None:
+        document_embeddings = corpus_embeddings[torch.from_numpy(document_rows).to(corpus_embeddings.device)]
+    else:
+        document_embeddings = teacher.encode_documents([r["document"] for r in records])
+    row_query_embeddings = query_embeddings[torch.from_numpy(group_of_row).to(query_embeddings.device)]
+    row_positive_scores = (row_query_embeddings.float() * document_embeddings.float()).sum(dim=1).cpu().numpy()
+    group_positive_scores = np.full(len(group_rows), np.inf, dtype=np.float32)
+    np.minimum.at(group_positive_scores, group_of_row, row_positive_scores)
+    group_query_keys = query_row_keys[[rows[0] for rows in group_rows]]
+
+    index = build_index(corpus_embeddings, config.index, config.query_batch)
+    full_depth = search_depth(config, slots)
+    # Top sampling needs only the first num_negatives survivors: search shallow, and deeper only for queries
+    # whose survivors ran out before their window did. The result is the same as searching full depth.
+    depth = full_depth if config.sampling == "random" else np.minimum(full_depth, slots + config.range_min + 4 * config.num_negatives + 16)
+    chosen: list[MinedNegatives | None] = [None] * len(group_rows)
+    pending = np.arange(len(group_rows))
+    while len(pending):
+        deeper: list[int] = []
+        for batch in (pending[b] for b in depth_batches(depth[pending], config.query_batch)):
+            batch_queries = query_embeddings[torch.from_numpy(batch).to(query_embeddings.device)]
+            scores, indices = (t.cpu().numpy() for t in index.search(batch_queries, int(depth[batch].max())))
+
+            def pad_scores(row: int, docs: np.ndarray, batch_queries: torch.Tensor = batch_queries) -> np.ndarray:
+                picked = corpus_embeddings[torch.from_numpy(docs).to(corpus_embeddings.device)].float()
+                return (picked @ batch_queries[row].float()).cpu().numpy()
+
+            candidates = CandidateBatch(
+                indices=indices,
+                scores=scores,
+                keys=np.where(indices >= 0, corpus_keys[np.maximum(indices, 0)], NO_KEY),
+                positive_scores=group_positive_scores[batch],
+                positive_keys=pad_keys([positive_keys[g] for g in batch]),
+                query_keys=group_query_keys[batch],
+                row_ids=[records[group_rows[g][0]]["id"] for g in batch],
+            )
+            mined = select_negatives(candidates, config, corpus_keys=corpus_keys, pad_scores=pad_scores)
+            searched, corpus_exhausted = indices.shape[1], indices.shape[1] < depth[batch].max() or (indices[:, -1] < 0).any()
+            for group, negatives in zip(batch.tolist(), mined):
+                if negatives.outcome != FULL and searched < full_depth[group] and not corpus_exhausted:
+                    depth[group] = min(full_depth[group], 4 * searched)
+                    deeper.append(group)
+                else:
+                    chosen[group] = negatives
+        pending = np.array(deeper, dtype=np.int64)
+
+    result = MiningResult(kept=[], dropped=[])
+    for row, record in enumerate(records):
+        mined = chosen[group_of_row[row]]
+        assert mined is not None
+        result.outcomes[mined.outcome] += 1
+        if mined.outcome == TOO_FEW:
+            result.dropped.append(dropped(record, MINE_STAGE, "too_few_negatives"))
+            continue
+        meta = {**record["meta"], "positive_score": float(row_positive_scores[row]), "negative_scores": mined.scores}
+        result.kept.append({**record, "negatives": [corpus[i] for i in mined.indices], "meta": meta})
+    return result
