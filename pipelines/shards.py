@@ -96,14 +96,9 @@ class WriteShards(beam.PTransform):
     def __init__(self, folder: str, prefix: str, per_shard: int, level: int, key: Callable[[Any], str],
                  sort_key: Callable[[Any], Any], dataset: str | None = None, parquet: bool = False) -> None:
         super().__init__()
-        self.folder = folder
-        self.prefix = prefix
         self.per_shard = per_shard
-        self.level = level
         self.key = key
-        self.sort_key = sort_key
-        self.dataset = dataset
-        self.parquet = parquet
+        self.write_fn = WriteShardFn(folder, prefix, level, sort_key, dataset, parquet)
 
     def expand(self, items: beam.PCollection) -> beam.PCollection:
         total = items | "count" >> beam.combiners.Count.Globally()
@@ -115,7 +110,7 @@ class WriteShards(beam.PTransform):
                 n=beam.pvalue.AsSingleton(total),
             )
             | "group shard" >> beam.GroupByKey()
-            | "write shard" >> beam.ParDo(WriteShardFn(self.folder, self.prefix, self.level, self.sort_key, self.dataset, self.parquet))
+            | "write shard" >> beam.ParDo(self.write_fn)
         )
 
 

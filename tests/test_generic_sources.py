@@ -99,3 +99,13 @@ def test_array_rows_paragraph_lists_and_null_texts() -> None:
     paragraphs, empty, bad = parsed(s2orc, "s.jsonl", b'{"title": "t", "abstract": ["p1", "p2"]}\n{"title": "t", "abstract": null}\n{"title": "t", "abstract": [1]}\n')
     assert paragraphs["document"] == "p1\n\np2" and empty["document"] == ""
     assert is_rejected(bad) and bad["reason"] == "wrong_type:abstract"
+
+
+def test_progress_reader_passes_bytes_through_and_reports(tmp_path: Path, capsys) -> None:
+    from pipelines.sources.base import ProgressReader
+
+    data = b"".join(json.dumps({"q": f"q{i}", "d": f"d{i}"}).encode() + b"\n" for i in range(1000))
+    reader = ProgressReader(io.BytesIO(data), "/x/big.jsonl", len(data))
+    reader.EVERY_SECONDS = 0.0
+    assert io.BufferedReader(reader).read() == data
+    assert "reading big.jsonl: 100% of" in capsys.readouterr().err

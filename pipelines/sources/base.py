@@ -14,6 +14,9 @@ import bz2
 import gzip
 import io
 import lzma
+import posixpath
+import sys
+import time
 import zlib
 from abc import ABC, abstractmethod
 from contextlib import contextmanager
@@ -106,10 +109,57 @@ class ZstdFrames(io.RawIOBase):
         return b"".join(out)
 
 
+class ProgressReader(io.RawIOBase):
+    """Passes a file's bytes through and, every few seconds, tells the terminal how far the file is read."""
+
+    EVERY_SECONDS = 5.0
+
+    def __init__(self, raw: BinaryIO, path: str, size: int) -> None:
+        self.raw = raw
+        self.name = posixpath.basename(path)
+        self.size = max(size, 1)
+        self.done = 0
+        self.started = self.shown = time.monotonic()
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return self.raw.seekable()
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self.raw.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self.raw.tell()
+
+    def close(self) -> None:
+        self.raw.close()
+        super().close()
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.raw.read(len(buffer))
+        buffer[: len(data)] = data
+        self.done += len(data)
+        now = time.monotonic()
+        if now - self.shown >= self.EVERY_SECONDS:
+            self.shown = now
+            rate = self.done / max(now - self.started, 1e-9)
+            left = (self.size - self.done) / max(rate, 1.0)
+            print(f"reading {self.name}: {100 * self.done / self.size:.0f}% of {self.size / 1e6:,.0f} MB, "
+                  f"{rate / 1e6:.1f} MB/s, about {left:.0f} s left", file=sys.stderr, flush=True)
+        return len(data)
+
+
 @contextmanager
 def open_input(path: str) -> Iterator[BinaryIO]:
-    """Open any Beam filesystem path as a decompressed binary stream, by extension (.gz .bz2 .zst .xz)."""
+    """Open any Beam filesystem path as a decompressed binary stream, by extension (.gz .bz2 .zst .xz).
+
+    In a terminal, reading a large file reports its progress; in logs (no TTY) it stays quiet.
+    """
     raw = FileSystems.open(path, compression_type="uncompressed")
+    if sys.stderr.isatty():
+        raw = ProgressReader(raw, path, FileSystems.match([path])[0].metadata_list[0].size_in_bytes)
     try:
         lower = path.lower()
         if lower.endswith(".gz"):
