@@ -38,7 +38,7 @@ from pipelines.sources.base import Source, match_paths
 from pipelines.stages import ApplyFilter
 from pipelines.stats import CollectStats, stage_seconds, stats_path
 from schemas.config import ConfigError
-from schemas.manifest import MANIFEST, Manifest, objective, pairmill_version
+from schemas.manifest import MANIFEST, WITHHELD_MANIFEST, Manifest, objective, pairmill_version
 from schemas.recipe import FiltersConfig, Recipe, SourceSpec, recipe_as_dict
 
 def curation_stages(dataset: str, filters: FiltersConfig) -> list[tuple[str, beam.PTransform]]:
@@ -177,6 +177,8 @@ def run_build(recipe: Recipe, beam_args: list[str], overwrite: bool = False) -> 
         for dataset, entry in funnel.items():
             entry["stage_seconds"] = seconds.get(dataset, {})
             write_atomically(funnel_path(recipe.output, dataset), lambda s, e=entry: s.write(json.dumps(e).encode()))
+            if not entry["balanced"]:
+                withhold(join(recipe.output, dataset))
     for dataset in recipe.datasets:
         if dataset not in to_build:
             funnel[dataset] = {**read_saved_funnel(recipe.output, dataset), "from_earlier_build": True}
@@ -191,6 +193,14 @@ def run_build(recipe: Recipe, beam_args: list[str], overwrite: bool = False) -> 
         "datasets": {d: funnel[d] for d in recipe.datasets},
         "balanced": all(entry["balanced"] for entry in funnel.values()),
     }
+
+
+def withhold(folder: str) -> None:
+    """A dataset whose books do not balance lost or invented records: take its manifest away, so that
+    verify, the trainer and a rerun treat the folder as unfinished rather than as a good dataset."""
+    manifest = join(folder, MANIFEST)
+    if FileSystems.exists(manifest):
+        FileSystems.rename([manifest], [join(folder, WITHHELD_MANIFEST)])
 
 
 def funnel_path(output: str, dataset: str) -> str:

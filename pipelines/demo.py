@@ -47,7 +47,7 @@ def demo_recipe(corpus: Path, output: Path) -> dict[str, Any]:
     """The demo's recipe: every source kind, every filter on, dropped records all written (for scoring)."""
     sources = []
     for source, _ in DEMO_SOURCES:
-        source = {**source, "paths": [str(corpus / p) for p in source["paths"]], "prefixes": RETRIEVAL_PREFIXES}
+        source = {**source, "paths": [str(corpus / p) for p in source["paths"]], "prefixes": dict(RETRIEVAL_PREFIXES)}
         if "comments" in source:
             source["comments"] = [str(corpus / p) for p in source["comments"]]
         sources.append(source)

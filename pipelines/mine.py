@@ -27,7 +27,7 @@ from apache_beam.io.filesystems import FileSystems
 from mining.negatives import MINE_STAGE, NO_KEY, TOO_FEW, CandidateBatch, pad_keys, search_depth, select_negatives, text_keys
 from mining.search import merge_topk, topk_search
 from mining.teacher import get_teacher
-from pipelines.build import prepare_output
+from pipelines.build import prepare_output, withhold
 from pipelines.funnel import Funnel, build_funnel, counter_values
 from pipelines.options import make_pipeline, pipeline_options
 from pipelines.shards import WriteDataset, WriteShards, dropped_key, dropped_order, join, side_folder
@@ -316,5 +316,8 @@ def run_mine(recipe: Recipe, beam_args: list[str], overwrite: bool = False) -> d
         result = pipeline.run()
         result.wait_until_finish()
         funnel = build_funnel(counter_values(result), to_build)
+        for name, entry in funnel.items():
+            if not entry["balanced"]:
+                withhold(join(recipe.output, name))
     return {"command": "mine", "recipe": recipe.path, "output": recipe.output, "seconds": round(time.time() - started, 2),
             "datasets": funnel, "mined": list(names), "balanced": all(e["balanced"] for e in funnel.values())}

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+WITHHELD_MANIFEST = "manifest.unbalanced.json"  # a build whose books did not balance
 COUNTS = "counts.json"
 SHARD_PATTERN = "shard-{index:05d}.jsonl.zst"
 

@@ -17,7 +17,7 @@ from typing import Any, BinaryIO, Iterable, Iterator
 import zstandard
 
 from schemas.config import ConfigError
-from schemas.manifest import COUNTS, MANIFEST, Manifest, ManifestError, ShardInfo
+from schemas.manifest import COUNTS, MANIFEST, WITHHELD_MANIFEST, Manifest, ManifestError, ShardInfo
 from schemas.record import PairRecord, RecordError, validate_record
 
 SHARD_FILE = re.compile(r"^shard-\d{5}\.jsonl\.zst$")
@@ -88,6 +88,8 @@ def iter_jsonl_zst(path: str) -> Iterator[Any]:
 
 def read_manifest(dataset_dir: str) -> Manifest:
     path = os.path.join(dataset_dir, MANIFEST)
+    if os.path.exists(os.path.join(dataset_dir, WITHHELD_MANIFEST)):
+        raise ManifestError(f"{path}: withheld: the build's books did not balance (records were lost), see its report")
     if not os.path.exists(path):
         raise ManifestError(f"{path}: no manifest (the dataset folder is missing or its build did not finish)")
     with open(path, encoding="utf-8") as f:

@@ -207,3 +207,19 @@ def test_a_second_stage_reads_built_shards_and_keeps_ids_and_meta(tmp_path: Path
     read = next(s for s in report["stages"] if s["stage"] == "read")
     assert read["rejected"] == {"shard_mismatch": 1} and report["balanced"]
     assert report["written"] == len(first) - json.loads((tmp_path / "out" / "coffee" / "manifest.json").read_text())["shards"][0]["records"]
+
+
+def test_a_dataset_whose_books_do_not_balance_is_withheld(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    import pipelines.build as build
+
+    real = build.build_funnel
+
+    def losing_records(counters: dict, datasets: list) -> dict:
+        return real({**counters, "coffee|write|kept": counters["coffee|write|kept"] - 1}, datasets)
+
+    monkeypatch.setattr(build, "build_funnel", losing_records)
+    recipe = recipe_for(tmp_path, [str(planted_corpus(tmp_path))])
+    assert main(["build", recipe, *FAST_RUNNER]) == 1
+    assert "books do not balance" in capsys.readouterr().err
+    result = verify_dataset(str(tmp_path / "out" / "coffee"))
+    assert not result.ok and "withheld" in result.problems[0]
