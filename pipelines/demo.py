@@ -17,7 +17,7 @@ import yaml
 
 from pipelines.demo_corpus import generate_demo_corpus
 from schemas.recipe import load_recipe
-from schemas.shards import iter_jsonl_zst, iter_records
+from schemas.shards import find_datasets, iter_jsonl_zst, iter_records, read_manifest
 
 # Each demo dataset: its recipe source, and the ground-truth entries (generator views) it is built from.
 DEMO_SOURCES: list[tuple[dict[str, Any], list[str]]] = [
@@ -158,15 +158,20 @@ def run_demo(output: str, seed: int, scale: float, train_steps: int) -> int:
     return 0 if report["balanced"] else 1
 
 
+TRAIN_BATCH = 32
+
+
 def train_student(out: Path, datasets: str, steps: int) -> str:
+    """Train on every built dataset big enough to fill batches (each batch comes from one dataset)."""
     from trainer.train import run_training
 
+    folders = [folder for folder in find_datasets(datasets) if read_manifest(folder).records >= 2 * TRAIN_BATCH]
     config = {
         "output": str(out / "run"),
-        "datasets": [datasets],
+        "datasets": folders,
         "data": {"held_out_fraction": 0.1, "num_negatives": 3},
         "optimizer": {"lr": 0.003, "warmup_steps": max(1, steps // 10)},
-        "training": {"steps": steps, "batch_size": 32, "checkpoint_every": steps},
+        "training": {"steps": steps, "batch_size": TRAIN_BATCH, "checkpoint_every": steps},
         "evaluation": {"every": steps, "max_queries": 300},
     }
     path = out / "train.yaml"

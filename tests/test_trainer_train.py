@@ -223,4 +223,4 @@ def test_config_reads_exponent_numbers_and_fills_defaults(corpus, tmp_path):
 
 def test_demo_train_config_is_valid():
     config = load_train_config(os.path.join(REPO, "recipes", "train_demo.yaml"))
-    assert config.model.student == "default" and config.datasets == ["out/demo"]
+    assert config.model.student == "default" and config.datasets == ["out/demo/built"]
