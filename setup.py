@@ -23,7 +23,7 @@ setup(
     ],
     install_requires=[
         "apache-beam>=2.70,<3",
-        "datasketch>=1.6",
+        "datasketch>=2.0",
         # The maintained fastText binding whose batch predict returns probabilities under NumPy 2.
         "fasttext-numpy2>=0.10.4",
         "numpy>=1.26",
@@ -37,10 +37,13 @@ setup(
         "matplotlib>=3.8",
     ],
     extras_require={
-        "gpu": [],
+        # On Linux, PyPI's torch wheel is the CUDA build; `make` pins the CPU build on this project's machines.
+        "gpu": ["torch>=2.4"],
         "dataflow": ["apache-beam[gcp]>=2.70,<3"],
         "faiss": ["faiss-cpu>=1.8"],
-        "dev": ["pytest>=8", "datasketch>=1.6", "rensa>=0.2"],
+        "dev": ["pytest>=8", "datasketch>=2.0", "rensa>=0.2"],
+        # Peers that benchmarks/ runs side by side (sentence-transformers' trainer, its mining on a Dataset).
+        "bench": ["accelerate>=1.0", "datasets>=3.0"],
     },
     entry_points={"console_scripts": ["pairmill=pipelines.cli:main"]},
 )
