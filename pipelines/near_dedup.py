@@ -26,6 +26,7 @@ import numpy as np
 
 from filters.minhash import MinHasher, band_keys, jaccard, lsh_parameters, shingle_text
 from pipelines.funnel import Funnel
+from pipelines.stats import cluster_size_label
 from pipelines.stages import DROPPED, StageOutput
 from schemas.recipe import MinHashConfig
 from schemas.record import PairRecord, dropped
@@ -207,6 +208,7 @@ class VerdictsFn(beam.DoFn):
         children = [value for kind, value in entries if kind == "child"]
         if is_root and children:
             self.funnel.count(self.dataset, STAGE, "info:clusters")
+            self.funnel.count(self.dataset, STAGE, f"info:cluster_size:{cluster_size_label(1 + len(children))}")
         for (_, child_id), single_parent in children:
             if is_root and single_parent:
                 yield child_id
