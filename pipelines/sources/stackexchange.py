@@ -103,14 +103,14 @@ class Corrupt7zArchive(OSError):
 
 
 class MissingArchiveMember(LookupError):
-    pass
+    """A site archive without the table the mode needs (Posts or PostLinks)."""
 
 
 _END = object()
 
 
 class _Cancelled(Exception):
-    pass
+    """Stops py7zr's extraction thread when the reader closes the stream early."""
 
 
 class _QueueWriter(Py7zIO):
