@@ -161,14 +161,7 @@ class Teacher:
         return out
 
     def _embed_static(self, batch: list[str]) -> torch.Tensor:
-        # The same ids as StaticEmbedding.preprocess, without offsets (encode_batch_fast) and with the
-        # flattening done by itertools in C instead of a Python loop per token.
-        encodings = self.static.tokenizer.encode_batch_fast(batch, add_special_tokens=False)
-        limit = self.config.max_seq_length
-        id_lists = [e.ids[:limit] if limit else e.ids for e in encodings]
-        lengths = np.fromiter((len(ids) for ids in id_lists), dtype=np.int64, count=len(id_lists))
-        ids = torch.tensor(list(itertools.chain.from_iterable(id_lists)), dtype=torch.long, device=self.device)
-        offsets = torch.from_numpy(np.concatenate(([0], np.cumsum(lengths[:-1])))).to(self.device)
+        ids, offsets = static_token_batch(self.static, batch, self.config.max_seq_length, self.device)
         return self.static.embedding(ids, offsets)
 
     def _embed_model(self, batch: list[str]) -> torch.Tensor:
@@ -176,6 +169,20 @@ class Teacher:
 
         features = batch_to_device(self.model.preprocess(batch), self.device)
         return self.model(features)["sentence_embedding"]
+
+
+def static_token_batch(static: torch.nn.Module, texts: list[str], max_tokens: int | None, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """A StaticEmbedding's (flat token ids, offsets) for ``texts``, each cut at ``max_tokens``.
+
+    The same ids as StaticEmbedding.preprocess, without offsets (encode_batch_fast) and with the
+    flattening done by itertools in C instead of a Python loop per token.
+    """
+    encodings = static.tokenizer.encode_batch_fast(texts, add_special_tokens=False)
+    id_lists = [e.ids[:max_tokens] if max_tokens else e.ids for e in encodings]
+    lengths = np.fromiter((len(ids) for ids in id_lists), dtype=np.int64, count=len(id_lists))
+    ids = torch.tensor(list(itertools.chain.from_iterable(id_lists)), dtype=torch.long, device=device)
+    offsets = torch.from_numpy(np.concatenate(([0], np.cumsum(lengths[:-1])))).to(device)
+    return ids, offsets
 
 
 _TEACHERS: dict[str, Teacher] = {}

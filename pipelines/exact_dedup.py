@@ -8,8 +8,8 @@ import apache_beam as beam
 
 from filters.clean import exact_key
 from pipelines.funnel import Funnel
-from pipelines.stages import DROPPED, StageOutput
-from schemas.record import PairRecord, dropped
+from pipelines.stages import DROPPED, StageOutput, counted_verdict
+from schemas.record import PairRecord
 
 STAGE = "exact_dedup"
 
@@ -30,11 +30,9 @@ class KeepSmallestIdFn(beam.DoFn):
                 best = record
                 continue
             loser, best = (best, record) if record["id"] < best["id"] else (record, best)
-            self.funnel.count(self.dataset, STAGE, "dropped:exact_duplicate")
-            yield beam.pvalue.TaggedOutput(DROPPED, dropped(loser, STAGE, "exact_duplicate"))
+            yield counted_verdict(self.funnel, self.dataset, STAGE, loser, "exact_duplicate")
         if best is not None:
-            self.funnel.count(self.dataset, STAGE, "kept")
-            yield best
+            yield counted_verdict(self.funnel, self.dataset, STAGE, best, None)
 
 
 class ExactDedup(beam.PTransform):

@@ -6,7 +6,6 @@ are not records, such as tag-wiki posts) or ``info:<name>`` (figures such as ded
 """
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import Any
 
 from apache_beam.metrics import Metrics
@@ -73,14 +72,6 @@ def build_funnel(counters: dict[str, int], datasets: list[str]) -> dict[str, Any
             "balanced": read + added == written + dropped + rejected,
         }
     return funnel
-
-
-def dropped_by_reason(funnel_entry: dict[str, Any]) -> dict[str, int]:
-    totals: dict[str, int] = defaultdict(int)
-    for stage in funnel_entry["stages"]:
-        for reason, n in stage["dropped"].items():
-            totals[f"{stage['stage']}:{reason}"] += n
-    return dict(totals)
 
 
 def format_funnel(funnel: dict[str, Any]) -> str:

@@ -32,10 +32,11 @@ from pipelines.funnel import Funnel, build_funnel, counter_values
 from pipelines.options import make_pipeline, pipeline_options
 from pipelines.shards import WriteDataset, WriteShards, dropped_key, dropped_order, join, side_folder
 from pipelines.sources.shards import ShardsSource, list_shards, read_verified_shard
+from pipelines.stages import DROPPED, counted_verdict
 from schemas.config import ConfigError
 from schemas.manifest import MANIFEST, Manifest, objective, pairmill_version
 from schemas.recipe import MiningConfig, Recipe, SourceSpec
-from schemas.record import PairRecord, dropped
+from schemas.record import PairRecord
 
 
 def text_key(text: str) -> int:
@@ -180,8 +181,7 @@ class AssembleRowsFn(beam.DoFn):
             self.funnel.count(self.dataset, MINE_STAGE, "in")
             self.funnel.count(self.dataset, MINE_STAGE, f"info:{outcome}")
             if outcome == TOO_FEW:
-                self.funnel.count(self.dataset, MINE_STAGE, "dropped:too_few_negatives")
-                yield beam.pvalue.TaggedOutput("dropped", dropped(record, MINE_STAGE, "too_few_negatives"))
+                yield counted_verdict(self.funnel, self.dataset, MINE_STAGE, record, "too_few_negatives")
                 continue
             self.funnel.count(self.dataset, MINE_STAGE, "kept")
             meta = {**record["meta"], "positive_score": row_scores[record["id"]], "negative_scores": [float(s) for s in negative_scores]}
@@ -268,7 +268,7 @@ def add_mined_dataset(pipeline: beam.Pipeline, recipe: Recipe, dataset: str, con
     assembled = (
         {"rows": groups, "row_scores": row_scores, "selection": selection, "texts": texts}
         | f"{label} join rows" >> beam.CoGroupByKey()
-        | f"{label} assemble" >> beam.ParDo(AssembleRowsFn(name, config)).with_outputs("dropped", main="rows")
+        | f"{label} assemble" >> beam.ParDo(AssembleRowsFn(name, config)).with_outputs(DROPPED, main="rows")
     )
     shards = recipe.shards
     kind = "labeled-pair" if config.format == "labeled-pair" else "triplet"
@@ -277,7 +277,7 @@ def add_mined_dataset(pipeline: beam.Pipeline, recipe: Recipe, dataset: str, con
         {"objective": objective(kind), "prefixes": input_manifest.prefixes, "recipe_hash": mined_fingerprint(recipe, dataset),
          "pairmill_version": pairmill_version()},
     )
-    assembled.dropped | f"{label} write dropped" >> WriteShards(
+    assembled[DROPPED] | f"{label} write dropped" >> WriteShards(
         side_folder(recipe.output, "dropped", name), "dropped", shards.records_per_shard, shards.zstd_level,
         key=dropped_key, sort_key=dropped_order,
     )

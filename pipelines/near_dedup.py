@@ -26,10 +26,10 @@ import numpy as np
 
 from filters.minhash import MinHasher, band_keys, jaccard, lsh_parameters, shingle_text
 from pipelines.funnel import Funnel
+from pipelines.stages import DROPPED, StageOutput, counted_verdict
 from pipelines.stats import cluster_size_label
-from pipelines.stages import DROPPED, StageOutput
 from schemas.recipe import MinHashConfig
-from schemas.record import PairRecord, dropped
+from schemas.record import PairRecord
 
 STAGE = "near_dedup"
 REASON = "near_duplicate"
@@ -223,14 +223,9 @@ class ApplyVerdictsFn(beam.DoFn):
 
     def process(self, element: tuple[str, dict[str, list[Any]]]) -> Iterator[Any]:
         _, joined = element
-        drop = bool(joined["drop"])
+        reason = REASON if joined["drop"] else None
         for record in joined["records"]:
-            if drop:
-                self.funnel.count(self.dataset, STAGE, f"dropped:{REASON}")
-                yield beam.pvalue.TaggedOutput(DROPPED, dropped(record, STAGE, REASON))
-            else:
-                self.funnel.count(self.dataset, STAGE, "kept")
-                yield record
+            yield counted_verdict(self.funnel, self.dataset, STAGE, record, reason)
 
 
 class ConnectedComponents(beam.PTransform):

@@ -21,7 +21,6 @@ from itertools import islice
 from typing import Any, Callable, Iterable, Iterator
 
 import yaml
-import zstandard
 from apache_beam.io.filesystems import FileSystems
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
@@ -30,6 +29,7 @@ from matplotlib.ticker import FuncFormatter, NullFormatter
 from pipelines.shards import join, side_folder, write_atomically
 from pipelines.stats import KEPT, Summary, add_summaries, cluster_size_order, empty_summary, read_stats, stats_document, summarize
 from schemas.manifest import MANIFEST, Manifest
+from schemas.shards import iter_jsonl_zst_stream
 
 KEPT_EXAMPLES = 3
 EXAMPLES_PER_REASON = 3
@@ -69,9 +69,7 @@ img{max-width:100%;height:auto;display:block;margin:.5em 0}.note{color:#666}.bad
 def read_jsonl_zst(path: str) -> Iterator[Any]:
     """Every JSON value of a .jsonl.zst file on any Beam filesystem (no checks: the report only shows rows)."""
     with FileSystems.open(path, compression_type="uncompressed") as raw:
-        stream = io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True))
-        for line in stream:
-            yield json.loads(line)
+        yield from iter_jsonl_zst_stream(raw)
 
 
 def matching_files(folder: str, pattern: str) -> list[str]:

@@ -24,6 +24,15 @@ class StageOutput(NamedTuple):
     dropped: beam.PCollection  # DroppedRecord
 
 
+def counted_verdict(funnel: Funnel, dataset: str, stage: str, record: PairRecord, reason: str | None) -> Any:
+    """The record for a stage's kept output, or its DroppedRecord for the dropped output; counted either way."""
+    if reason is None:
+        funnel.count(dataset, stage, "kept")
+        return record
+    funnel.count(dataset, stage, f"dropped:{reason}")
+    return beam.pvalue.TaggedOutput(DROPPED, dropped(record, stage, reason))
+
+
 class FilterBatchFn(beam.DoFn):
     def __init__(self, dataset: str, make_filter: Callable[[], RecordFilter]) -> None:
         self.dataset = dataset
@@ -41,12 +50,7 @@ class FilterBatchFn(beam.DoFn):
         verdicts = self.filter.check_batch(batch)
         self.funnel.count(self.dataset, stage, "in", len(batch))
         for record, reason in zip(batch, verdicts):
-            if reason is None:
-                self.funnel.count(self.dataset, stage, "kept")
-                yield record
-            else:
-                self.funnel.count(self.dataset, stage, f"dropped:{reason}")
-                yield beam.pvalue.TaggedOutput(DROPPED, dropped(record, stage, reason))
+            yield counted_verdict(self.funnel, self.dataset, stage, record, reason)
 
 
 class ApplyFilter(beam.PTransform):

@@ -79,11 +79,15 @@ class _HashingReader(io.RawIOBase):
 
 
 def iter_jsonl_zst(path: str) -> Iterator[Any]:
-    """Every JSON value of a .jsonl.zst file, in order (no checks)."""
+    """Every JSON value of a local .jsonl.zst file, in order (no checks)."""
     with open(path, "rb") as raw:
-        stream = io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True))
-        for line in stream:
-            yield json.loads(line)
+        yield from iter_jsonl_zst_stream(raw)
+
+
+def iter_jsonl_zst_stream(raw: BinaryIO) -> Iterator[Any]:
+    """Every JSON value of an open .jsonl.zst stream (any filesystem), in order (no checks)."""
+    for line in io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)):
+        yield json.loads(line)
 
 
 def read_manifest(dataset_dir: str) -> Manifest:
@@ -120,8 +124,7 @@ def iter_shard_stream(raw: BinaryIO, path: str, shard: ShardInfo, validate: bool
             except (ValueError, RecordError) as err:
                 raise ShardError(f"{path}: record {count}: {err}") from None
             yield record
-        while hashing.readinto(bytearray(1 << 16)):  # hash any bytes after the last frame
-            pass
+        hashing.readall()  # hash any bytes after the last frame
     except zstandard.ZstdError as err:
         raise ShardError(f"{path}: corrupt zstd data after record {count} ({err})") from None
     check_shard_bytes(path, shard, hashing.bytes, hashing.sha256.hexdigest())

@@ -6,7 +6,6 @@ student is a sentence-transformers model or a Hugging Face encoder (sentence-tra
 """
 from __future__ import annotations
 
-import itertools
 import logging
 from contextlib import nullcontext
 from typing import Any
@@ -17,7 +16,7 @@ from sentence_transformers import SentenceTransformer
 from sentence_transformers.sentence_transformer.modules import StaticEmbedding
 from sentence_transformers.util import batch_to_device
 
-from mining.teacher import DEFAULT_MODEL, build_default_model
+from mining.teacher import DEFAULT_MODEL, build_default_model, static_token_batch
 from schemas.config import ConfigError
 
 log = logging.getLogger("pairmill.trainer")
@@ -106,13 +105,8 @@ class Encoder:
             self.model.max_seq_length = previous
 
     def _static_features(self, texts: list[str], max_tokens: int) -> Features:
-        # One flat id tensor and offsets, built in C (StaticEmbedding.preprocess flattens in a Python loop).
-        encodings = self.static.tokenizer.encode_batch(texts, add_special_tokens=False)
-        id_lists = [e.ids[:max_tokens] for e in encodings]
-        lengths = np.fromiter((len(ids) for ids in id_lists), dtype=np.int64, count=len(id_lists))
-        ids = torch.tensor(list(itertools.chain.from_iterable(id_lists)), dtype=torch.long)
-        offsets = torch.from_numpy(np.concatenate(([0], np.cumsum(lengths[:-1]))))
-        return {"input_ids": ids.to(self.device), "offsets": offsets.to(self.device)}
+        ids, offsets = static_token_batch(self.static, texts, max_tokens, self.device)
+        return {"input_ids": ids, "offsets": offsets}
 
     def embed(self, features: Features) -> torch.Tensor:
         """Sentence embeddings (unnormalised) with the graph when grad is enabled."""
