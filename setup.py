@@ -26,6 +26,8 @@ setup(
         "datasketch>=2.0",
         # The maintained fastText binding whose batch predict returns probabilities under NumPy 2.
         "fasttext-numpy2>=0.10.4",
+        # Compiles MinHash's hot loops (filters/minhash_kernels.py).
+        "numba>=0.61",
         "numpy>=1.26",
         "pyarrow>=15",
         "pyyaml>=6",
@@ -41,7 +43,7 @@ setup(
         "gpu": ["torch>=2.4"],
         "dataflow": ["apache-beam[gcp]>=2.70,<3"],
         "faiss": ["faiss-cpu>=1.8"],
-        "dev": ["pytest>=8", "datasketch>=2.0", "rensa>=0.2"],
+        "dev": ["pytest>=8", "datasketch>=2.0", "mmh3>=4", "rensa>=0.2"],
         # Peers that benchmarks/ runs side by side (sentence-transformers' trainer, its mining on a Dataset).
         "bench": ["accelerate>=1.0", "datasets>=3.0"],
     },

@@ -2,10 +2,12 @@
 on the same generated documents with num_perm=128 and 5-word shingles; then (``--stage N``) the whole
 near-dedup Beam stage on N generated short documents on the local runner, with peak memory.
 
-pairmill goes from text to signature (normalise, shingle, hash, permute). The peers take token lists, so
-their documents are first shingled with ``filters.minhash.shingles`` (the reference definition that
-pairmill's signatures match); both "signature only" and "text to signature" times are printed for them.
-pairmill's signatures are checked equal to datasketch's on the timed documents.
+pairmill goes from text to signature (normalise, shingle, hash, permute), with each of its two shingle
+hashes: SHA-1 (datasketch's default) and MurmurHash3 (datasketch given ``mmh3`` as its hashfunc). The peers
+take token lists, so their documents are first shingled with ``filters.minhash.shingles`` (the reference
+definition that pairmill's signatures match); both "shingles -> signature" and "text -> signature" times
+are printed for them. pairmill's signatures are checked equal to datasketch's, per hash, on the timed
+documents. rensa hashes with its own non-cryptographic function.
 
 Usage: .venv/bin/python benchmarks/minhash_speed.py [--docs 20000] [--repeats 5] [--stage 1000000]
 """
@@ -50,42 +52,62 @@ def best_seconds(runs: dict[str, Callable[[], Any]], repeats: int) -> dict[str, 
     return best
 
 
-def pairmill_signatures(texts: list[str]) -> np.ndarray:
-    hasher = MinHasher(NUM_PERM, 1, NGRAM)
+def pairmill_signatures(texts: list[str], shingle_hash: str) -> np.ndarray:
+    hasher = MinHasher(NUM_PERM, 1, NGRAM, shingle_hash=shingle_hash)  # type: ignore[arg-type]
     return np.vstack([hasher.signatures(texts[i : i + BATCH]) for i in range(0, len(texts), BATCH)])
 
 
 def signature_speed(label: str, texts: list[str], repeats: int) -> None:
+    import mmh3
     from datasketch import MinHash
     from rensa import RMinHash
 
+    def murmur3_hash32(data: bytes) -> int:
+        return mmh3.hash(data, signed=False)
+
     token_lists = [shingles(t, NGRAM) for t in texts]
     byte_lists = [[s.encode("utf-8") for s in tokens] for tokens in token_lists]
+    pairmill_signatures(texts[:10], "sha1"), pairmill_signatures(texts[:10], "murmur3")  # compiled before timing
     timed = best_seconds(
         {
             "shingles": lambda: [shingles(t, NGRAM) for t in texts],
-            "pairmill": lambda: pairmill_signatures(texts),
-            "datasketch": lambda: MinHash.bulk(byte_lists, num_perm=NUM_PERM),
+            "pairmill sha1": lambda: pairmill_signatures(texts, "sha1"),
+            "pairmill murmur3": lambda: pairmill_signatures(texts, "murmur3"),
+            "datasketch sha1": lambda: MinHash.bulk(byte_lists, num_perm=NUM_PERM),
+            "datasketch murmur3": lambda: MinHash.bulk(byte_lists, num_perm=NUM_PERM, hashfunc=murmur3_hash32),
             "rensa": lambda: RMinHash.digest_matrix_from_token_sets(token_lists, NUM_PERM, 1),
         },
         repeats,
     )
-    shingle_seconds, ours, datasketch, rensa = (timed[name][0] for name in ("shingles", "pairmill", "datasketch", "rensa"))
-    signatures, minhashes = timed["pairmill"][1], timed["datasketch"][1]
-    assert all(np.array_equal(s, m.hashvalues) for s, m in zip(signatures, minhashes)), "signatures differ from datasketch"
+    seconds = {name: best for name, (best, _) in timed.items()}
+    for shingle_hash in ("sha1", "murmur3"):
+        ours, theirs = timed[f"pairmill {shingle_hash}"][1], timed[f"datasketch {shingle_hash}"][1]
+        assert all(np.array_equal(s, m.hashvalues) for s, m in zip(ours, theirs)), f"{shingle_hash} signatures differ from datasketch"
 
     shingle_count = sum(map(len, token_lists))
     print(f"\n{label}: {len(texts)} documents, {shingle_count / len(texts):.0f} shingles per document on average")
-    print(f"  {'method':<44} {'docs/s':>10}  pairmill speed-up")
+    print(f"  {'method':<48} {'docs/s':>10}")
     rows = [
-        ("pairmill MinHasher, text -> signature", ours),
-        ("datasketch MinHash.bulk, shingles -> signature", datasketch),
-        ("datasketch, text -> signature", datasketch + shingle_seconds),
-        ("rensa RMinHash digest matrix, shingles -> sig.", rensa),
-        ("rensa, text -> signature", rensa + shingle_seconds),
+        ("pairmill sha1, text -> signature", seconds["pairmill sha1"]),
+        ("pairmill murmur3, text -> signature", seconds["pairmill murmur3"]),
+        ("datasketch MinHash.bulk sha1, shingles -> sig.", seconds["datasketch sha1"]),
+        ("datasketch MinHash.bulk mmh3, shingles -> sig.", seconds["datasketch murmur3"]),
+        ("rensa RMinHash digest matrix, shingles -> sig.", seconds["rensa"]),
+        ("shingling in Python (the peers' input)", seconds["shingles"]),
     ]
-    for name, seconds in rows:
-        print(f"  {name:<44} {len(texts) / seconds:>10,.0f}  {seconds / ours:>6.2f}x")
+    for name, took in rows:
+        print(f"  {name:<48} {len(texts) / took:>10,.0f}")
+    print("  pairmill's speed over the peer (above 1: pairmill is faster)")
+    ratios = [
+        ("sha1: over datasketch bulk, shingles -> sig.", "pairmill sha1", seconds["datasketch sha1"]),
+        ("sha1: over datasketch, text -> sig.", "pairmill sha1", seconds["datasketch sha1"] + seconds["shingles"]),
+        ("murmur3: over datasketch bulk (mmh3), shingles -> sig.", "pairmill murmur3", seconds["datasketch murmur3"]),
+        ("sha1: over rensa, shingles -> sig.", "pairmill sha1", seconds["rensa"]),
+        ("murmur3: over rensa, shingles -> sig.", "pairmill murmur3", seconds["rensa"]),
+        ("murmur3: over rensa, text -> sig.", "pairmill murmur3", seconds["rensa"] + seconds["shingles"]),
+    ]
+    for name, ours_name, peer in ratios:
+        print(f"    {name:<56} {peer / seconds[ours_name]:>6.2f}x")
 
 
 def generated_texts(count: int, sentences: tuple[int, int], seed: int) -> list[str]:

@@ -65,7 +65,7 @@ class SketchFn(beam.DoFn):
 
     def setup(self) -> None:
         c = self.config
-        self.hasher = MinHasher(c.num_perm, c.seed, c.ngram, c.scheme)
+        self.hasher = MinHasher(c.num_perm, c.seed, c.ngram, c.scheme, c.shingle_hash)
 
     def process(self, batch: list[PairRecord]) -> Iterator[Any]:
         self.funnel.count(self.dataset, STAGE, "in", len(batch))

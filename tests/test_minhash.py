@@ -3,12 +3,13 @@ from __future__ import annotations
 import hashlib
 import random
 
+import mmh3
 import numpy as np
 import pytest
 from datasketch import MinHash
 from datasketch.lsh import _optimal_param
 
-from filters import minhash
+from filters import minhash_kernels
 from filters.minhash import (
     MinHasher,
     band_keys,
@@ -16,11 +17,11 @@ from filters.minhash import (
     lsh_parameters,
     normalize,
     optimal_bands,
-    sha1_head,
     shingle_spans,
     shingle_text,
     shingles,
 )
+from filters.minhash_kernels import murmur3_32, sha1_head
 
 WORDS = "the quick brown fox jumps over a lazy dog while café owners in São Paulo count 42 beans".split()
 
@@ -53,8 +54,11 @@ def test_shingle_text_fields() -> None:
     assert shingles(shingle_text(record, "pair"), 2) == ["a question", "question an", "an answer"]
 
 
-def test_shingle_spans_match_shingles() -> None:
+@pytest.mark.parametrize("ascii_only", [False, True])
+def test_shingle_spans_match_shingles(ascii_only: bool) -> None:
     texts = random_texts(random.Random(3), 200)
+    if ascii_only:  # the batch then takes the path that never normalises in Python
+        texts = [t for t in texts if t.isascii()]
     for ngram in (1, 3, 5):
         spans = shingle_spans(texts, ngram)
         buffer = spans.buffer.tobytes()
@@ -64,26 +68,50 @@ def test_shingle_spans_match_shingles() -> None:
         assert spans.counts.tolist() == [len(shingles(t, ngram)) for t in texts]
 
 
-def test_sha1_head_equals_hashlib_across_block_boundaries() -> None:
-    rng = random.Random(5)
+def random_messages(seed: int) -> tuple[list[bytes], np.ndarray, np.ndarray, np.ndarray]:
+    """Messages of every length around SHA-1's block boundaries, back to back in one buffer."""
+    rng = random.Random(seed)
     lengths = list(range(0, 130)) + [183, 184, 191, 192, 247, 248, 500]
     messages = [bytes(rng.randrange(256) for _ in range(n)) for n in lengths]
-    buffer = np.frombuffer(b"".join(messages), dtype=np.uint8)
     sizes = np.array(lengths, dtype=np.int64)
-    head = sha1_head(buffer, np.cumsum(sizes) - sizes, sizes)
-    assert head.tolist() == [int.from_bytes(hashlib.sha1(m).digest()[:8], "big") for m in messages]
+    return messages, np.frombuffer(b"".join(messages), dtype=np.uint8), np.cumsum(sizes) - sizes, sizes
 
 
+def test_sha1_head_equals_hashlib_across_block_boundaries() -> None:
+    messages, buffer, starts, sizes = random_messages(5)
+    # Shuffled, so that one group of lanes holds messages of different block counts.
+    order = np.random.default_rng(1).permutation(len(messages))
+    head = sha1_head(buffer, starts[order], sizes[order])
+    assert head.tolist() == [int.from_bytes(hashlib.sha1(messages[i]).digest()[:8], "big") for i in order]
+
+
+@pytest.mark.parametrize("seed", [0, 42])
+def test_murmur3_equals_mmh3(seed: int) -> None:
+    messages, buffer, starts, sizes = random_messages(6)
+    expected = [mmh3.hash(m, seed, signed=False) for m in messages]
+    assert murmur3_32(buffer, starts, sizes, seed).tolist() == expected
+    # Each message alone, so that its last bytes end the buffer too.
+    one = np.zeros(1, dtype=np.int64)
+    assert [int(murmur3_32(np.frombuffer(m, dtype=np.uint8), one, np.array([len(m)]), seed)[0]) for m in messages] == expected
+
+
+def murmur3_hash32(data: bytes) -> int:
+    return mmh3.hash(data, signed=False)
+
+
+@pytest.mark.parametrize("shingle_hash", ["sha1", "murmur3"])
 @pytest.mark.parametrize("scheme", ["affine32", "legacy"])
 @pytest.mark.parametrize("num_perm,seed", [(128, 1), (64, 7)])
-def test_signatures_equal_datasketch(scheme: str, num_perm: int, seed: int) -> None:
+def test_signatures_equal_datasketch(shingle_hash: str, scheme: str, num_perm: int, seed: int) -> None:
     rng = random.Random(num_perm + seed)
     texts = random_texts(rng, 150)
-    # One text long enough that its shingles span several permutation chunks.
-    texts.append(" ".join(rng.choice(WORDS) for _ in range(2 * minhash._PERMUTE_CHUNK + 10)))
-    signatures = MinHasher(num_perm, seed, ngram=5, scheme=scheme).signatures(texts)  # type: ignore[arg-type]
+    # One text long enough that its shingles fill several groups of hashing lanes.
+    texts.append(" ".join(rng.choice(WORDS) for _ in range(5 * minhash_kernels.LANES + 10)))
+    hasher = MinHasher(num_perm, seed, ngram=5, scheme=scheme, shingle_hash=shingle_hash)  # type: ignore[arg-type]
+    signatures = hasher.signatures(texts)
+    hashfunc = {"sha1": {}, "murmur3": {"hashfunc": murmur3_hash32}}[shingle_hash]
     for text, signature in zip(texts, signatures):
-        reference = MinHash(num_perm=num_perm, seed=seed, scheme=scheme)
+        reference = MinHash(num_perm=num_perm, seed=seed, scheme=scheme, **hashfunc)
         reference.update_batch([s.encode("utf-8") for s in shingles(text, 5)])
         assert np.array_equal(signature, reference.hashvalues), text
 
@@ -124,9 +152,10 @@ def test_band_keys() -> None:
     assert not set(keys[0]) & set(keys[4])
 
 
-def test_jaccard_of_fingerprints_equals_exact_jaccard() -> None:
+@pytest.mark.parametrize("shingle_hash", ["sha1", "murmur3"])
+def test_jaccard_of_fingerprints_equals_exact_jaccard(shingle_hash: str) -> None:
     texts = random_texts(random.Random(13), 40)
-    sketches = MinHasher(16, 1, ngram=2).sketch(texts, fingerprints=True)
+    sketches = MinHasher(16, 1, ngram=2, shingle_hash=shingle_hash).sketch(texts, fingerprints=True)  # type: ignore[arg-type]
     assert sketches.fingerprints is not None
     for i in range(0, 40, 3):
         for j in range(1, 40, 7):
