@@ -64,8 +64,9 @@ def corpus() -> dict[str, Any]:
     return {"records": records, "kept": [str(i) for i in range(6)]}
 
 
-def test_planted_near_duplicates_are_dropped(corpus: dict[str, Any]) -> None:
-    counters = run_stage(corpus["records"], MinHashConfig(), corpus["kept"])
+@pytest.mark.parametrize("shingle_hash", ["sha1", "murmur3"])
+def test_planted_near_duplicates_are_dropped(corpus: dict[str, Any], shingle_hash: str) -> None:
+    counters = run_stage(corpus["records"], MinHashConfig(shingle_hash=shingle_hash), corpus["kept"])  # type: ignore[arg-type]
     assert counters["in"] == 10 and counters["kept"] == 6 and counters["dropped:near_duplicate"] == 4
     assert counters["info:clusters"] == 4 and counters["info:candidate_pairs"] >= 4
     assert "info:unconverged" not in counters
@@ -76,7 +77,8 @@ def test_result_does_not_depend_on_batches_or_order(corpus: dict[str, Any]) -> N
         run_stage(list(reversed(corpus["records"])), MinHashConfig(batch_size=batch_size, max_rounds=4), corpus["kept"], reshuffle=True)
 
 
-def test_chain_is_removed_transitively_with_verification() -> None:
+@pytest.mark.parametrize("shingle_hash", ["sha1", "murmur3"])
+def test_chain_is_removed_transitively_with_verification(shingle_hash: str) -> None:
     rng = random.Random(11)
     a = " ".join(words(rng, 200))
     b = substitute(a, [20, 60, 100, 140], rng)
@@ -90,7 +92,8 @@ def test_chain_is_removed_transitively_with_verification() -> None:
     unrelated = " ".join(words(rng, 200))
     records = [record("a", a), record("b", b), record("c", c), record("x", unrelated)]
     # 42 bands of 3 rows put all three pairs in some bucket; verification rejects A-C.
-    counters = run_stage(records, MinHashConfig(verify=True, bands=42, rows=3, max_rounds=4), ["a", "x"])
+    config = MinHashConfig(verify=True, bands=42, rows=3, max_rounds=4, shingle_hash=shingle_hash)  # type: ignore[arg-type]
+    counters = run_stage(records, config, ["a", "x"])
     assert counters["info:verified_duplicates"] == 2  # distinct pairs: A-B and B-C
     assert counters["info:candidate_pairs"] == 3
     assert counters["info:clusters"] == 1
