@@ -2,7 +2,9 @@
 shingles, hash them (SHA-1 or MurmurHash3), and fold permuted hash values into signatures.
 
 Each loop runs once per batch over flat arrays, so no Python code runs per text, word or shingle.
-Functions are cached on disk (``cache=True``): a process compiles them once, later processes load them.
+Compiled code is cached on disk where numba finds a writable place (beside this file, its user cache, or
+``NUMBA_CACHE_DIR``): the first process compiles, later ones load. Where there is none, each process
+compiles for itself.
 """
 from __future__ import annotations
 
@@ -10,6 +12,19 @@ import llvmlite.ir as ir
 import numpy as np
 from numba import njit, types
 from numba.extending import intrinsic
+
+
+def compiled(**options):  # type: ignore[no-untyped-def]
+    """numba's ``njit`` with an on-disk cache, or without one where no cache location is writable."""
+
+    def decorate(function):  # type: ignore[no-untyped-def]
+        try:
+            return njit(cache=True, **options)(function)
+        except RuntimeError:  # numba: "cannot cache function ...: no locator available"
+            return njit(**options)(function)
+
+    return decorate
+
 
 # numba widens arithmetic on uint32 to 64 bits, which halves how many values one SIMD instruction holds and
 # hides SHA-1's 32-bit rotations from the compiler; these operations stay 32-bit (and wrap, as SHA-1 needs).
@@ -56,7 +71,7 @@ load_le32 = _unaligned_uint32(big_endian=False)
 load_be32 = _unaligned_uint32(big_endian=True)
 
 
-@njit(cache=True, inline="always")
+@compiled(inline="always")
 def fmix32(h: np.uint32) -> np.uint32:
     """MurmurHash3's 32-bit finalizer (datasketch's affine schemes apply it before permuting, too)."""
     h = xor32(h, shr32(h, np.uint32(16)))
@@ -71,7 +86,7 @@ def fmix32(h: np.uint32) -> np.uint32:
 FOLD = np.array([c | 0x20 if chr(c).isalpha() else c if chr(c).isdigit() else 32 for c in range(128)] + list(range(128, 256)), dtype=np.uint8)
 
 
-@njit(cache=True)
+@compiled()
 def fold_texts(raw: np.ndarray, offsets: np.ndarray, fold: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Normalise each text ``raw[offsets[i]:offsets[i+1]]`` byte by byte: fold, and keep one space between words.
 
@@ -106,7 +121,7 @@ def fold_texts(raw: np.ndarray, offsets: np.ndarray, fold: np.ndarray) -> tuple[
     return out[:pos], word_begins[:pos], text_ends, text_words
 
 
-@njit(cache=True)
+@compiled()
 def shingle_layout(word_starts: np.ndarray, text_words: np.ndarray, text_ends: np.ndarray, ngram: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every word n-gram as a byte span (start, length) of the normalised texts, and each text's shingle
     count; a text of fewer than ``ngram`` words is one shingle, a text of none has none.
@@ -138,7 +153,7 @@ def shingle_layout(word_starts: np.ndarray, text_words: np.ndarray, text_ends: n
 LANES = 64
 
 
-@njit(cache=True, inline="always")
+@compiled(inline="always")
 def _load_block(buffer: np.ndarray, start: int, length: int, block: int, last: bool, words: np.ndarray, lane: int) -> None:
     """Write block ``block`` of the padded message ``buffer[start:start+length]`` into ``words[:, lane]`` as
     16 big-endian words: the message, the 0x80 byte, zeros, and in the last block the 64-bit bit length."""
@@ -161,14 +176,14 @@ def _load_block(buffer: np.ndarray, start: int, length: int, block: int, last: b
         words[15, lane] = (length * 8) & 0xFFFFFFFF
 
 
-@njit(cache=True, inline="always")
+@compiled(inline="always")
 def _round(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray, e: np.ndarray, lane: int, f: np.uint32, k: np.uint32, w: np.uint32) -> None:
     """One SHA-1 round in one lane: the state words move along and the new first one takes in f, k and w."""
     new_a = add32(add32(rotl32(a[lane], np.uint32(5)), f), add32(add32(e[lane], k), w))
     e[lane], d[lane], c[lane], b[lane], a[lane] = d[lane], c[lane], rotl32(b[lane], np.uint32(30)), a[lane], new_a
 
 
-@njit(cache=True)
+@compiled()
 def sha1_head(buffer: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """The first 8 bytes of SHA-1 of each span ``buffer[start:start+length]``, as big-endian uint64."""
     n = len(starts)
@@ -220,7 +235,7 @@ def sha1_head(buffer: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np
     return head
 
 
-@njit(cache=True)
+@compiled()
 def murmur3_32(buffer: np.ndarray, starts: np.ndarray, lengths: np.ndarray, seed: int) -> np.ndarray:
     """MurmurHash3 x86_32 of each span ``buffer[start:start+length]``, as ``mmh3.hash(span, seed, signed=False)``."""
     c1, c2 = np.uint32(0xCC9E2D51), np.uint32(0x1B873593)
@@ -246,20 +261,20 @@ def murmur3_32(buffer: np.ndarray, starts: np.ndarray, lengths: np.ndarray, seed
     return hashes
 
 
-@njit(cache=True, inline="always")
+@compiled(inline="always")
 def permute_affine32(a: np.uint32, b: np.uint32, h: np.uint32) -> np.uint32:
     """datasketch's affine32 scheme: ``a * fmix32(h) + b`` (mod 2**32); fmix32 is applied beforehand, once per shingle."""
     return add32(mul32(a, h), b)
 
 
-@njit(cache=True, inline="always")
+@compiled(inline="always")
 def permute_legacy(a: np.uint64, b: np.uint64, h: np.uint32) -> np.uint32:
     """datasketch's legacy scheme: ``(a * h + b) mod (2**61 - 1)`` in wrapping uint64 arithmetic, as datasketch's
     numpy code computes it, truncated to 32 bits."""
     return np.uint32(((a * np.uint64(h) + b) % np.uint64((1 << 61) - 1)) & np.uint64(0xFFFFFFFF))
 
 
-@njit(cache=True)
+@compiled()
 def fold_minima(hash32: np.ndarray, counts: np.ndarray, a: np.ndarray, b: np.ndarray, signatures: np.ndarray, permute) -> None:  # type: ignore[no-untyped-def]
     """Each text's signature: per permutation, the minimum of ``permute(a, b, h)`` over its shingles' hashes.
 
@@ -278,7 +293,7 @@ def fold_minima(hash32: np.ndarray, counts: np.ndarray, a: np.ndarray, b: np.nda
                 row[j] = min(row[j], lowest)
 
 
-@njit(cache=True)
+@compiled()
 def fmix32_all(hash32: np.ndarray) -> np.ndarray:
     """:func:`fmix32` of every hash (datasketch's affine32 scheme mixes each shingle's hash before permuting)."""
     mixed = np.empty_like(hash32)

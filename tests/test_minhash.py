@@ -173,3 +173,16 @@ def test_batches_without_shingles() -> None:
     assert (blank.signatures == 0xFFFFFFFF).all() and blank.empty.all()
     assert [len(f) for f in blank.fingerprints or []] == [0, 0]
     assert band_keys(blank, 4, 4) == [[], []]
+
+
+def test_kernels_compile_where_no_cache_location_is_writable(monkeypatch: pytest.MonkeyPatch) -> None:
+    import numba
+    from numba.core.caching import CacheImpl
+
+    def add_one(x: int) -> int:
+        return x + 1
+
+    monkeypatch.setattr(CacheImpl, "_locator_classes", [])
+    with pytest.raises(RuntimeError, match="no locator available"):  # what plain numba does there
+        numba.njit(cache=True)(add_one)
+    assert minhash_kernels.compiled()(add_one)(41) == 42
