@@ -1,13 +1,16 @@
-"""Small builders shared by tests: recipes on disk, dataset folders, reading shards back."""
+"""Small builders shared by tests: recipes on disk, dataset folders, reading shards back, running a reader."""
 from __future__ import annotations
 
+import glob
 import json
 import os
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, NamedTuple
 
+import apache_beam as beam
 import yaml
 
+from pipelines.funnel import counter_values
 from schemas.manifest import Manifest, objective
 from schemas.shards import encode_record, iter_jsonl_zst, iter_records, write_shard
 
@@ -54,3 +57,24 @@ def write_dataset(folder: Path, dataset: str, records: list[dict[str, Any]], per
     (folder / "counts.json").write_text(manifest.counts_json())
     (folder / "manifest.json").write_text(manifest.to_json())
     return folder
+
+
+class SourceRun(NamedTuple):
+    records: list[dict[str, Any]]
+    rejected: list[dict[str, Any]]
+    counters: dict[str, int]
+
+
+def run_source(source: Any, tmp_path: Path) -> SourceRun:
+    """Run ``source.read`` on the in-process FnApiRunner; its records, rejected rows and pairmill counters."""
+    out = tmp_path / "run"
+    with beam.Pipeline(runner="FnApiRunner") as pipeline:
+        read = source.read(pipeline)
+        read.records | "records json" >> beam.Map(json.dumps) | "write records" >> beam.io.WriteToText(str(out / "records"))
+        read.rejected | "rejected json" >> beam.Map(json.dumps) | "write rejected" >> beam.io.WriteToText(str(out / "rejected"))
+    counters = counter_values(pipeline.result)
+
+    def rows(prefix: str) -> list[dict[str, Any]]:
+        return [json.loads(line) for name in sorted(glob.glob(str(out / prefix) + "*")) for line in open(name)]
+
+    return SourceRun(rows("records"), rows("rejected"), counters)

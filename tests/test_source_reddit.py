@@ -10,7 +10,7 @@ from pipelines.funnel import build_funnel
 from pipelines.sources.base import Skip, is_rejected
 from pipelines.sources.reddit import RedditSource
 from schemas.recipe import parse_source
-from tests.test_source_stackexchange import run_source
+from tests.helpers import run_source
 
 SUBMISSIONS = [
     {"id": "abc1", "subreddit": "Coffee", "title": "Best grinder under $100?", "selftext": "Looking for a burr grinder.", "score": 12},

@@ -3,21 +3,18 @@ from __future__ import annotations
 
 import base64
 import bz2
-import glob
 import io
-import json
 import random
 import xml.etree.ElementTree as ET
 from collections import Counter
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 from xml.sax.saxutils import quoteattr
 
-import apache_beam as beam
 import py7zr
 import pytest
 
-from pipelines.funnel import build_funnel, counter_values
+from pipelines.funnel import build_funnel
 from pipelines.sources.base import Skip, is_rejected
 from pipelines.sources.stackexchange import (
     SevenZipMemberStream,
@@ -27,27 +24,7 @@ from pipelines.sources.stackexchange import (
     site_name,
 )
 from schemas.recipe import parse_source
-
-
-class SourceRun(NamedTuple):
-    records: list[dict[str, Any]]
-    rejected: list[dict[str, Any]]
-    counters: dict[str, int]
-
-
-def run_source(source: Any, tmp_path: Path) -> SourceRun:
-    """Run ``source.read`` on the in-process FnApiRunner; its records, rejected rows and pairmill counters."""
-    out = tmp_path / "run"
-    with beam.Pipeline(runner="FnApiRunner") as pipeline:
-        read = source.read(pipeline)
-        read.records | "records json" >> beam.Map(json.dumps) | "write records" >> beam.io.WriteToText(str(out / "records"))
-        read.rejected | "rejected json" >> beam.Map(json.dumps) | "write rejected" >> beam.io.WriteToText(str(out / "rejected"))
-    counters = counter_values(pipeline.result)
-
-    def rows(prefix: str) -> list[dict[str, Any]]:
-        return [json.loads(line) for name in sorted(glob.glob(str(out / prefix) + "*")) for line in open(name)]
-
-    return SourceRun(rows("records"), rows("rejected"), counters)
+from tests.helpers import run_source
 
 
 def make_source(paths: list[str], **options: Any) -> StackExchangeSource:
