@@ -119,8 +119,8 @@ class MinHasher:
         self.a, self.b = permutations(num_perm, seed, scheme)
 
     def _hashes(self, spans: ShingleSpans) -> tuple[np.ndarray, np.ndarray]:
-        """Per shingle, the 32-bit hash datasketch would permute, and the 64-bit fingerprint it is taken from
-        (used for exact Jaccard)."""
+        """Per shingle, the 32-bit hash datasketch would permute, and the fingerprint used for exact Jaccard:
+        SHA-1's first 8 bytes, or the MurmurHash3 value itself."""
         if self.shingle_hash == "murmur3":
             hash32 = kernels.murmur3_32(spans.buffer, spans.starts, spans.lengths, 0)
             # 32 bits suffice as fingerprints here: two texts of 1,000 shingles share a false match once in 4,000 pairs.
@@ -138,7 +138,7 @@ class MinHasher:
         else:
             kernels.fold_minima(kernels.fmix32_all(hash32), spans.counts, self.a, self.b, signatures, kernels.permute_affine32)
         empty = spans.counts == 0
-        return Sketches(signatures, empty, _distinct_per_text(fingerprint.astype(np.uint64), spans) if fingerprints else None)
+        return Sketches(signatures, empty, _distinct_per_text(fingerprint.astype(np.uint64, copy=False), spans) if fingerprints else None)
 
     def signatures(self, texts: Sequence[str]) -> np.ndarray:
         return self.sketch(texts).signatures
