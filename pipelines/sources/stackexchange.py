@@ -27,7 +27,7 @@ import xml.etree.ElementTree as ET
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, BinaryIO, Iterator, Literal, NamedTuple
+from typing import Any, BinaryIO, Callable, Iterator, Literal, NamedTuple
 
 import apache_beam as beam
 import py7zr
@@ -47,7 +47,7 @@ from pipelines.sources.base import (
     parse_files,
 )
 from schemas.config import ConfigError
-from schemas.record import RejectedRow, new_record, rejected
+from schemas.record import new_record, rejected
 
 POSTS_MEMBER = "Posts.xml"
 POST_LINKS_MEMBER = "PostLinks.xml"
@@ -294,12 +294,14 @@ class StackExchangeSource(FileSource):
             return self._question_answer(pipeline)
         return self._duplicate_questions(pipeline)
 
-    def _table_rows(self, path: str, stream: BinaryIO, member: str) -> Iterator[DumpRow | RejectedRow]:
-        """The rows of one dump table (Posts or PostLinks) of one site; bad lines as rejected rows."""
+    def _table_items(self, path: str, stream: BinaryIO, member: str, item: Callable[[str, str, DumpRow], Part | Parsed]) -> Iterator[Part | Parsed]:
+        """One item per row of one dump table (Posts or PostLinks) of one site, made by ``item(site, path,
+        row)``; bad lines as rejected rows."""
+        site = site_name(path)
         try:
             with open_dump_table(path, stream, member) as lines:
                 for row in dump_rows(lines):
-                    yield row if isinstance(row, DumpRow) else rejected(self.dataset, path, row.position, row.reason, row.raw)
+                    yield item(site, path, row) if isinstance(row, DumpRow) else rejected(self.dataset, path, row.position, row.reason, row.raw)
         except MissingArchiveMember as err:
             yield rejected(self.dataset, path, member, "missing_archive_member", str(err))
 
@@ -309,38 +311,32 @@ class StackExchangeSource(FileSource):
         Bodies stay HTML here: the joins turn into text only the posts that make a pair, after the
         shuffle, so the one worker streaming a large dump does the least work per row.
         """
-        site = site_name(path)
-        for row in self._table_rows(path, stream, POSTS_MEMBER):
-            if not isinstance(row, DumpRow):
-                yield row
-                continue
-            line, attrs, raw = row
-            post_id, post_type = attrs.get("Id", ""), attrs.get("PostTypeId", "")
-            if not post_id.isdigit() or not post_type.isdigit():
-                yield rejected(self.dataset, path, line, "missing_id_or_post_type", raw)
-            elif post_type == "1":
-                if "Title" not in attrs:
-                    yield rejected(self.dataset, path, line, "question_without_title", raw)
-                    continue
-                question = {
-                    "id": post_id,
-                    "title": attrs["Title"].strip(),
-                    "html": attrs.get("Body", ""),
-                    "score": _score(attrs),
-                    "accepted": attrs.get("AcceptedAnswerId"),
-                    "file": path,
-                    "row": line,
-                }
-                yield Part((site, post_id), question)
-            elif post_type == "2" and with_answers:
-                parent = attrs.get("ParentId", "")
-                if not parent.isdigit():
-                    yield rejected(self.dataset, path, line, "answer_without_parent", raw)
-                    continue
-                answer = {"id": post_id, "html": attrs.get("Body", ""), "score": _score(attrs), "row": line}
-                yield Part((site, parent), answer)
-            else:
-                yield Skip(POST_TYPES.get(post_type, f"post_type_{post_type}"))
+        return self._table_items(path, stream, POSTS_MEMBER, partial(self._post, with_answers=with_answers))
+
+    def _post(self, site: str, path: str, row: DumpRow, with_answers: bool) -> Part | Parsed:
+        line, attrs, raw = row
+        post_id, post_type = attrs.get("Id", ""), attrs.get("PostTypeId", "")
+        if not post_id.isdigit() or not post_type.isdigit():
+            return rejected(self.dataset, path, line, "missing_id_or_post_type", raw)
+        if post_type == "1":
+            if "Title" not in attrs:
+                return rejected(self.dataset, path, line, "question_without_title", raw)
+            question = {
+                "id": post_id,
+                "title": attrs["Title"].strip(),
+                "html": attrs.get("Body", ""),
+                "score": _score(attrs),
+                "accepted": attrs.get("AcceptedAnswerId"),
+                "file": path,
+                "row": line,
+            }
+            return Part((site, post_id), question)
+        if post_type == "2" and with_answers:
+            parent = attrs.get("ParentId", "")
+            if not parent.isdigit():
+                return rejected(self.dataset, path, line, "answer_without_parent", raw)
+            return Part((site, parent), {"id": post_id, "html": attrs.get("Body", ""), "score": _score(attrs), "row": line})
+        return Skip(POST_TYPES.get(post_type, f"post_type_{post_type}"))
 
     def parse(self, path: str, stream: BinaryIO) -> Iterator[Parsed]:
         """title_body: each question becomes title -> body."""
@@ -367,19 +363,16 @@ class StackExchangeSource(FileSource):
 
     def _links(self, path: str, stream: BinaryIO) -> Iterator[Part | Parsed]:
         """Duplicate links as Parts keyed (site, PostId) holding the RelatedPostId."""
-        site = site_name(path)
-        for row in self._table_rows(path, stream, POST_LINKS_MEMBER):
-            if not isinstance(row, DumpRow):
-                yield row
-                continue
-            line, attrs, raw = row
-            post, related, link_type = attrs.get("PostId", ""), attrs.get("RelatedPostId", ""), attrs.get("LinkTypeId", "")
-            if not (post.isdigit() and related.isdigit() and link_type.isdigit()):
-                yield rejected(self.dataset, path, line, "missing_post_link_field", raw)
-            elif link_type != DUPLICATE_LINK_TYPE:
-                yield Skip(LINK_TYPES.get(link_type, f"link_type_{link_type}"))
-            else:
-                yield Part((site, post), {"related": related, "file": path, "row": line})
+        return self._table_items(path, stream, POST_LINKS_MEMBER, self._link)
+
+    def _link(self, site: str, path: str, row: DumpRow) -> Part | Parsed:
+        line, attrs, raw = row
+        post, related, link_type = attrs.get("PostId", ""), attrs.get("RelatedPostId", ""), attrs.get("LinkTypeId", "")
+        if not (post.isdigit() and related.isdigit() and link_type.isdigit()):
+            return rejected(self.dataset, path, line, "missing_post_link_field", raw)
+        if link_type != DUPLICATE_LINK_TYPE:
+            return Skip(LINK_TYPES.get(link_type, f"link_type_{link_type}"))
+        return Part((site, post), {"related": related, "file": path, "row": line})
 
     def post_links_paths(self) -> list[str]:
         where = f"source {self.dataset!r}: post_links"
