@@ -13,13 +13,19 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
+    # Listed in layer order: a package imports only from the packages above it (README, "Layers").
     packages=[
+        "text",
         "schemas",
-        "pipelines",
-        "pipelines.sources",
+        "storage",
+        "embedding",
         "filters",
         "mining",
         "trainer",
+        "report",
+        "demo",
+        "pipelines",
+        "pipelines.sources",
     ],
     install_requires=[
         "apache-beam>=2.70,<3",
