@@ -49,7 +49,8 @@ setup(
         "gpu": ["torch>=2.4"],
         "dataflow": ["apache-beam[gcp]>=2.70,<3"],
         "faiss": ["faiss-cpu>=1.8"],
-        "dev": ["pytest>=8", "datasketch>=2.0", "mmh3>=4", "rensa>=0.2"],
+        "dev": ["pytest>=8", "datasketch>=2.0", "mmh3>=4", "rensa>=0.2",
+                "ruff==0.17.6", "mypy==2.4.1", "types-PyYAML", "types-tqdm"],
         # Peers that benchmarks/ runs side by side (sentence-transformers' trainer, its mining on a Dataset).
         "bench": ["accelerate>=1.0", "datasets>=3.0"],
     },
