@@ -36,7 +36,8 @@ from pipelines.shards import (
 from pipelines.sources import SOURCES
 from pipelines.sources.base import Source, match_paths
 from pipelines.stages import ApplyFilter
-from pipelines.stats import CollectStats, stage_seconds, stats_path
+from pipelines.stats import CollectStats, stage_seconds
+from report.collect import stats_path
 from schemas.config import ConfigError
 from schemas.manifest import MANIFEST, WITHHELD_MANIFEST, Manifest, objective, pairmill_version
 from schemas.recipe import FiltersConfig, Recipe, SourceSpec, recipe_as_dict

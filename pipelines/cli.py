@@ -22,7 +22,7 @@ EXIT_FAILED = 1
 def command_build(args: argparse.Namespace, beam_args: list[str]) -> int:
     from pipelines.build import format_plan, run_build
     from pipelines.funnel import format_funnel
-    from pipelines.report import write_report
+    from report.html import write_report
     from schemas.recipe import load_recipe
 
     recipe = load_recipe(args.recipe, output=args.output)
@@ -42,7 +42,8 @@ def command_build(args: argparse.Namespace, beam_args: list[str]) -> int:
 def command_mine(args: argparse.Namespace, beam_args: list[str]) -> int:
     from pipelines.funnel import format_funnel
     from pipelines.mine import run_mine
-    from pipelines.report import merge_mined, read_report, write_report
+    from report.collect import merge_mined, read_report
+    from report.html import write_report
     from schemas.recipe import load_recipe
 
     recipe = load_recipe(args.recipe, output=args.output)

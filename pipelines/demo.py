@@ -119,7 +119,8 @@ def run_demo(output: str, seed: int, scale: float, train_steps: int) -> int:
     from pipelines.build import run_build
     from pipelines.mine import run_mine
     from pipelines.funnel import format_funnel
-    from pipelines.report import merge_mined, write_report
+    from report.collect import merge_mined
+    from report.html import write_report
 
     started = time.time()
     out = Path(output).resolve()

@@ -27,9 +27,9 @@ import numpy as np
 from filters.minhash import MinHasher, band_keys, jaccard, lsh_parameters, shingle_text
 from pipelines.funnel import Funnel
 from pipelines.stages import DROPPED, StageOutput, counted_verdict
-from pipelines.stats import cluster_size_label
 from schemas.recipe import MinHashConfig
 from schemas.record import PairRecord
+from schemas.stats import cluster_size_label
 
 STAGE = "near_dedup"
 REASON = "near_duplicate"

@@ -8,16 +8,19 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pipelines.cli import main
-from pipelines.report import passed_stage, write_report
-from pipelines.stats import KEPT, stats_path, summarize, write_stats
+from pipelines.stats import write_stats
+from report.collect import passed_stage, stats_path
+from report.html import write_report
 from schemas.record import new_record
 from schemas.shards import read_manifest
+from schemas.stats import KEPT, summarize
 from tests.helpers import FAST_RUNNER, write_dataset, write_recipe
 
 SECTION_IDS = ["funnel", "distributions", "examples", "shards", "run"]
@@ -106,6 +109,45 @@ def test_report_json_keeps_the_funnel_and_adds_versions_and_stats(built: Path) -
     assert groups[KEPT]["records"] == 32
     assert groups["dropped:exact_dedup"]["records"] == 3 and groups["dropped:clean"]["records"] == 1
     assert report["datasets"]["kettles"]["stage_seconds"]["clean"] >= 0
+
+
+# Collects the built folder's figures in a process where matplotlib cannot be imported, and prints them.
+COLLECT_WITHOUT_MATPLOTLIB = """
+import json, sys
+sys.modules["matplotlib"] = None
+from report.collect import collect
+output = sys.argv[1]
+with open(output + "/report.json") as f:
+    collected = collect(output, json.load(f))
+kettles = collected.datasets[0]
+print(json.dumps({
+    "matplotlib_imported": any(name.startswith("matplotlib.") for name in sys.modules),
+    "name": kettles.name,
+    "shards": len(kettles.written.manifest.shards),
+    "first_records": [r["id"] for r in kettles.written.first_records],
+    "kept": kettles.distributions.lengths[0]["records"],
+    "dropped": kettles.distributions.lengths[1]["records"],
+    "dropped_examples": {f"{stage}: {reason}": len(rows) for (stage, reason), rows in kettles.dropped.items()},
+    "dropped_missing": kettles.dropped_missing,
+    "rejected_examples": {reason: [row["raw"].strip() for row in rows] for reason, rows in kettles.rejected.items()},
+    "versions": sorted(collected.versions),
+}))
+"""
+
+
+def test_collecting_the_figures_needs_no_matplotlib(built: Path) -> None:
+    root = Path(__file__).resolve().parents[1]
+    result = subprocess.run([sys.executable, "-c", COLLECT_WITHOUT_MATPLOTLIB, str(built)], cwd=root,
+                            env={"PATH": "", "PYTHONPATH": str(root)}, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    figures = json.loads(result.stdout.splitlines()[-1])
+    assert figures["matplotlib_imported"] is False and figures["name"] == "kettles" and figures["shards"] > 1
+    assert len(figures["first_records"]) == 3 and all(i.startswith("kettles/") for i in figures["first_records"])
+    assert figures["kept"] == 32 and figures["dropped"] == 4
+    assert figures["dropped_examples"] == {"exact_dedup: exact_duplicate": 3, "clean: empty_document": 1} and figures["dropped_missing"] == []
+    assert figures["rejected_examples"]["invalid_json"] == ["{not json at all"]
+    assert len(figures["rejected_examples"]["missing_field:title"]) == 1
+    assert "matplotlib" in figures["versions"] and "apache-beam" in figures["versions"]
 
 
 def synthetic_records(dataset: str, n: int, **meta: Any) -> list[dict[str, Any]]:

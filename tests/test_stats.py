@@ -7,20 +7,10 @@ from typing import Any
 
 import apache_beam as beam
 
-from pipelines.stats import (
-    HISTOGRAM_EDGES,
-    LENGTH_EDGES,
-    CollectStats,
-    SummarizeFn,
-    bucket_of,
-    cluster_size_label,
-    cluster_size_order,
-    read_stats,
-    stage_seconds,
-    stats_path,
-    summarize,
-)
+from pipelines.stats import CollectStats, SummarizeFn, stage_seconds
+from report.collect import read_stats, stats_path
 from schemas.record import dropped, new_record
+from schemas.stats import HISTOGRAM_EDGES, LENGTH_EDGES, bucket_of, cluster_size_label, cluster_size_order, summarize
 
 
 def sample_records(n: int) -> list[dict[str, Any]]:
