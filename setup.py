@@ -24,9 +24,12 @@ setup(
         "trainer",
         "report",
         "demo",
+        "demo.formats",
         "pipelines",
         "pipelines.sources",
     ],
+    # The demo corpus's word tables (demo/tables.py reads them with importlib.resources).
+    package_data={"demo": ["data/*.txt", "data/*.yaml"]},
     install_requires=[
         "apache-beam>=2.70,<3",
         "datasketch>=2.0",

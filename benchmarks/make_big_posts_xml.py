@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/make_big_posts_xml.py /tmp/big/Posts.xml --size 1G
 
-Rows are streamed from the demo corpus generator (``pipelines.demo_corpus.write_posts_xml``); the script
+Rows are streamed from the demo corpus generator (``demo.formats.stackexchange.write_posts_xml``); the script
 prints the size, the row count, the time taken and its own peak memory, which stays flat whatever the size.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipelines.demo_corpus import SITES, write_posts_xml  # noqa: E402
+from demo.formats.stackexchange import SITES, write_posts_xml  # noqa: E402
 
 UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
 

@@ -1,1 +1,2 @@
-"""The offline demo's sample corpus: generated texts, one writer per source format, and the planted ground truth."""
+"""The offline demo: its generated sample corpus (word tables in demo/data/, one writer per source format), the
+planted ground truth and the scoring against it, and the demo's recipe and training step."""

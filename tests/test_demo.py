@@ -5,7 +5,8 @@ from pathlib import Path
 
 import yaml
 
-from pipelines.demo import DEMO_SOURCES, demo_recipe, format_truth
+from demo.recipe import DEMO_SOURCES, demo_recipe
+from demo.truth import format_truth
 from pipelines.sources import SOURCES
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.demo_corpus import NEAR_JACCARD, document_words, generate_demo_corpus, shingle_jaccard, write_posts_xml
+from demo.corpus import generate_demo_corpus
+from demo.formats.stackexchange import write_posts_xml
+from demo.text import NEAR_JACCARD, document_words, shingle_jaccard
 
 PLANTED = ("exact_duplicates", "near_duplicates", "non_english", "mismatched")
 
