@@ -17,7 +17,7 @@ import yaml
 
 from pipelines.demo_corpus import generate_demo_corpus
 from schemas.recipe import load_recipe
-from schemas.shards import find_datasets, iter_jsonl_zst, iter_records, read_manifest
+from storage.builds import find_datasets, iter_jsonl_zst, iter_records, read_manifest
 
 # Each demo dataset: its recipe source, and the ground-truth entries (generator views) it is built from.
 DEMO_SOURCES: list[tuple[dict[str, Any], list[str]]] = [

@@ -26,10 +26,10 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
-from pipelines.shards import join, side_folder, write_atomically
-from pipelines.stats import KEPT, Summary, add_summaries, cluster_size_order, empty_summary, read_stats, stats_document, summarize
+from pipelines.stats import KEPT, Summary, add_summaries, cluster_size_order, empty_summary, stats_document, summarize
 from schemas.manifest import MANIFEST, Manifest
-from schemas.shards import iter_jsonl_zst_stream
+from storage.builds import iter_jsonl_zst_stream, read_stats, side_folder
+from storage.files import join, write_atomically
 
 KEPT_EXAMPLES = 3
 EXAMPLES_PER_REASON = 3

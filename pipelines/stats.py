@@ -11,16 +11,15 @@ monitoring metrics) and adds it up per build step.
 """
 from __future__ import annotations
 
-import json
 import math
 from bisect import bisect_right
 from typing import Any, Iterable
 
 import apache_beam as beam
-from apache_beam.io.filesystems import FileSystems
 
-from pipelines.shards import side_folder, write_atomically
 from schemas.record import PairRecord
+from storage.builds import stats_path
+from storage.files import write_json
 
 KEPT = "kept"
 
@@ -138,28 +137,14 @@ def cluster_size_order(label: str) -> int:
     return int(label.split("-", 1)[0])
 
 
-def stats_path(output: str, dataset: str) -> str:
-    """``OUT/_stats/<dataset>.json``."""
-    return side_folder(output, "stats", dataset) + ".json"
-
-
 def stats_document(dataset: str, groups: dict[str, Summary]) -> dict[str, Any]:
     return {"dataset": dataset, "edges": HISTOGRAM_EDGES, "groups": dict(sorted(groups.items()))}
 
 
 def write_stats(groups: dict[str, Summary], path: str, dataset: str) -> str:
     document = stats_document(dataset, groups)
-    write_atomically(path, lambda stream: stream.write(json.dumps(document).encode()))
+    write_json(path, document)
     return path
-
-
-def read_stats(output: str, dataset: str) -> dict[str, Any] | None:
-    """The dataset's ``OUT/_stats`` file, or None when the build wrote none."""
-    path = stats_path(output, dataset)
-    if not FileSystems.exists(path):
-        return None
-    with FileSystems.open(path) as f:
-        return json.loads(f.read())
 
 
 def dropped_group(item: dict[str, Any]) -> tuple[str, PairRecord]:

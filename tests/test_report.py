@@ -15,9 +15,9 @@ import pytest
 
 from pipelines.cli import main
 from pipelines.report import passed_stage, write_report
-from pipelines.stats import KEPT, stats_path, summarize, write_stats
+from pipelines.stats import KEPT, summarize, write_stats
 from schemas.record import new_record
-from schemas.shards import read_manifest
+from storage.builds import read_manifest, stats_path
 from tests.helpers import FAST_RUNNER, write_dataset, write_recipe
 
 SECTION_IDS = ["funnel", "distributions", "examples", "shards", "run"]

@@ -15,12 +15,11 @@ from pipelines.stats import (
     bucket_of,
     cluster_size_label,
     cluster_size_order,
-    read_stats,
     stage_seconds,
-    stats_path,
     summarize,
 )
 from schemas.record import dropped, new_record
+from storage.builds import read_stats, stats_path
 
 
 def sample_records(n: int) -> list[dict[str, Any]]:

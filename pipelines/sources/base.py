@@ -25,12 +25,12 @@ from typing import Any, BinaryIO, Callable, ClassVar, Iterator, NamedTuple
 
 import apache_beam as beam
 import zstandard
-from apache_beam.io.filesystems import FileSystems
 
 from pipelines.funnel import Funnel
 from schemas.config import ConfigError
 from schemas.record import PairRecord, RejectedRow, rejected
 from schemas.recipe import SourceSpec
+from storage.files import match, open_read, size
 
 REJECTED = "rejected"
 
@@ -157,9 +157,9 @@ def open_input(path: str) -> Iterator[BinaryIO]:
 
     In a terminal, reading a large file reports its progress; in logs (no TTY) it stays quiet.
     """
-    raw = FileSystems.open(path, compression_type="uncompressed")
+    raw = open_read(path)
     if sys.stderr.isatty():
-        raw = ProgressReader(raw, path, FileSystems.match([path])[0].metadata_list[0].size_in_bytes)
+        raw = ProgressReader(raw, path, size(path))
     try:
         lower = path.lower()
         if lower.endswith(".gz"):
@@ -182,10 +182,9 @@ def match_paths(patterns: list[str], where: str) -> list[str]:
     paths: list[str] = []
     for pattern in patterns:
         try:
-            (result,) = FileSystems.match([pattern])
+            files = match(pattern)
         except Exception as err:  # Beam raises BeamIOError with the filesystem's own message
             raise ConfigError(f"{where}: cannot list {pattern!r}: {err}") from None
-        files = sorted(m.path for m in result.metadata_list)
         if not files:
             raise ConfigError(f"{where}: no file matches {pattern!r}")
         paths.extend(files)
