@@ -28,6 +28,7 @@ from pipelines.stats import CollectStats, stage_seconds
 from schemas.config import ConfigError
 from schemas.manifest import objective, pairmill_version
 from schemas.recipe import FiltersConfig, Recipe, SourceSpec, recipe_as_dict
+from schemas.stages import CLEAN, CONSISTENCY, CURATION_STAGES, EXACT_DEDUP, LANGUAGE, NEAR_DEDUP, READ, WRITE
 from storage.builds import (
     dataset_folder,
     dataset_paths,
@@ -39,29 +40,54 @@ from storage.builds import (
 )
 from storage.files import delete
 
+StageMaker = Callable[[str, FiltersConfig], beam.PTransform | None]
+
+
+def _clean(dataset: str, filters: FiltersConfig) -> beam.PTransform | None:
+    return ApplyFilter(dataset, functools.partial(CleanFilter, filters.clean), batch_size=1024) if filters.clean is not None else None
+
+
+def _language(dataset: str, filters: FiltersConfig) -> beam.PTransform | None:
+    if filters.language is None:
+        return None
+    return ApplyFilter(dataset, functools.partial(LanguageFilter, filters.language), filters.language.batch_size)
+
+
+def _exact_dedup(dataset: str, filters: FiltersConfig) -> beam.PTransform | None:
+    return ExactDedup(dataset, filters.dedup.exact) if filters.dedup is not None and filters.dedup.exact != "none" else None
+
+
+def _near_dedup(dataset: str, filters: FiltersConfig) -> beam.PTransform | None:
+    if filters.dedup is None or filters.dedup.near is None:
+        return None
+    try:
+        return NearDedup(dataset, filters.dedup.near)
+    except ValueError as err:  # bands x rows that do not fit num_perm
+        raise ConfigError(f"filters.dedup.near: {err}") from None
+
+
+def _consistency(dataset: str, filters: FiltersConfig) -> beam.PTransform | None:
+    return ConsistencyFilter(dataset, filters.consistency) if filters.consistency is not None else None
+
+
+# How each curation stage is made from the recipe's filters (None: not enabled); the order is CURATION_STAGES'.
+STAGE_MAKERS: dict[str, StageMaker] = {
+    CLEAN: _clean,
+    LANGUAGE: _language,
+    EXACT_DEDUP: _exact_dedup,
+    NEAR_DEDUP: _near_dedup,
+    CONSISTENCY: _consistency,
+}
+
 
 def curation_stages(dataset: str, filters: FiltersConfig) -> list[tuple[str, beam.PTransform]]:
     """The enabled filters of the recipe, in pipeline order, as Beam stages for one dataset."""
-    stages: list[tuple[str, beam.PTransform]] = []
-    if filters.clean is not None:
-        stages.append(("clean", ApplyFilter(dataset, functools.partial(CleanFilter, filters.clean), batch_size=1024)))
-    if filters.language is not None:
-        stages.append(("language", ApplyFilter(dataset, functools.partial(LanguageFilter, filters.language), filters.language.batch_size)))
-    if filters.dedup is not None and filters.dedup.exact != "none":
-        stages.append(("exact_dedup", ExactDedup(dataset, filters.dedup.exact)))
-    if filters.dedup is not None and filters.dedup.near is not None:
-        try:
-            stages.append(("near_dedup", NearDedup(dataset, filters.dedup.near)))
-        except ValueError as err:  # bands x rows that do not fit num_perm
-            raise ConfigError(f"filters.dedup.near: {err}") from None
-    if filters.consistency is not None:
-        stages.append(("consistency", ConsistencyFilter(dataset, filters.consistency)))
-    return stages
+    return [(name, stage) for name in CURATION_STAGES if (stage := STAGE_MAKERS[name](dataset, filters)) is not None]
 
 
 def format_plan(recipe: Recipe) -> str:
     """What a build of this recipe would do, read from the recipe alone (no data is listed or read)."""
-    stages = ["read", *(name for name, _ in curation_stages("plan", recipe.filters)), "write"]
+    stages = [READ, *(name for name, _ in curation_stages("plan", recipe.filters)), WRITE]
     lines = [f"recipe {recipe.path} -> {recipe.output}", f"stages: {' -> '.join(stages)}", ""]
     lines.append(f"{'dataset':<36} {'kind':<15} {'expected':>12}  paths")
     expected_total = 0

@@ -21,7 +21,7 @@ import zlib
 from abc import ABC, abstractmethod
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Callable, ClassVar, Iterator, NamedTuple
+from typing import Any, BinaryIO, Callable, Iterator, NamedTuple
 
 import apache_beam as beam
 import zstandard
@@ -192,9 +192,8 @@ def match_paths(patterns: list[str], where: str) -> list[str]:
 
 
 class Source(ABC):
-    """A reader kind. ``read`` builds the Beam graph that yields records and rejected rows."""
-
-    kind: ClassVar[str]
+    """A reader kind (pipelines/sources/__init__.py says which). ``read`` builds the Beam graph that yields
+    records and rejected rows."""
 
     def __init__(self, spec: SourceSpec, paths: list[str]) -> None:
         self.spec = spec

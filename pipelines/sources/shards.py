@@ -41,8 +41,6 @@ class ReadShardFn(beam.DoFn):
 
 
 class ShardsSource(Source):
-    kind = "shards"
-
     def read(self, pipeline: beam.Pipeline) -> SourceOutput:
         for path in self.paths:
             if not path.endswith(MANIFEST):

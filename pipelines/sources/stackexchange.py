@@ -154,8 +154,6 @@ def _question_text(question: dict[str, Any]) -> str:
 
 
 class StackExchangeSource(FileSource):
-    kind = "stackexchange"
-
     def read(self, pipeline: beam.Pipeline) -> SourceOutput:
         mode = self.options.mode
         if mode == "title_body":
