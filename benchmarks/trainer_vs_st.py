@@ -179,7 +179,7 @@ def run_sentence_transformers(config_path: str, work: Path, max_tokens: int) -> 
 
 
 def _training_records(path: str, fraction: float) -> list[dict[str, Any]]:
-    from schemas.shards import iter_records
+    from storage.builds import iter_records
 
     return [r for r in iter_records(path) if not is_held_out(r["id"], fraction)]
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import yaml
 
-from schemas.shards import find_datasets, read_manifest
+from storage.builds import find_datasets, read_manifest
 from trainer.runlog import read_metrics
 from trainer.train import run_training
 

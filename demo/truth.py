@@ -1,7 +1,6 @@
 """The demo corpus's ground truth: which faults are planted where, and how a build's filters score against it."""
 from __future__ import annotations
 
-import os
 import random
 from collections import Counter
 from dataclasses import dataclass, field
@@ -10,12 +9,13 @@ from typing import Any, Callable
 
 from demo.recipe import DEMO_SOURCES
 from demo.text import NEAR_JACCARD, SHINGLE_WORDS, shingle_jaccard
-from schemas.shards import iter_jsonl_zst, iter_records
+from schemas.stages import DEDUP_STAGES
+from storage.builds import iter_jsonl_zst, iter_records, side_folder
+from storage.files import join, match
 
 PLANT_RATES = {"exact_source": 0.05, "near_source": 0.05, "non_english": 0.05, "mismatched": 0.08}
 LANGUAGES = ("fr", "de", "es")  # of the planted non-English records, in turn
 PLANTED = ("exact_duplicates", "near_duplicates", "non_english", "mismatched")
-DEDUP_STAGES = ("exact_dedup", "near_dedup")
 
 
 def plan(rng: random.Random, n: int, near: bool = True) -> list[str]:
@@ -70,11 +70,9 @@ def ground_truth(seed: int, scale: float, sources: dict[str, Any], files: dict[s
 def record_fates(output: Path, dataset: str) -> dict[str, str]:
     """Every record id of a built dataset -> 'kept' or the stage that dropped it."""
     fates = {record["id"]: "kept" for record in iter_records(str(output / dataset))}
-    dropped_folder = output / "_dropped" / dataset
-    if dropped_folder.is_dir():
-        for name in sorted(os.listdir(dropped_folder)):
-            for item in iter_jsonl_zst(str(dropped_folder / name)):
-                fates[item["record"]["id"]] = item["stage"]
+    for path in match(join(side_folder(str(output), "dropped", dataset), "dropped-*.jsonl.zst")):
+        for item in iter_jsonl_zst(path):
+            fates[item["record"]["id"]] = item["stage"]
     return fates
 
 

@@ -8,12 +8,10 @@ rejected rows go to ``OUT/_rejected/<dataset>``, dropped ones (all or a sample p
 from __future__ import annotations
 
 import functools
-import json
 import time
 from typing import Any, Callable
 
 import apache_beam as beam
-from apache_beam.io.filesystems import FileSystems
 
 from filters.clean import CleanFilter
 from filters.language import LanguageFilter
@@ -22,48 +20,74 @@ from pipelines.exact_dedup import ExactDedup
 from pipelines.funnel import build_funnel, counter_values
 from pipelines.near_dedup import NearDedup
 from pipelines.options import make_pipeline, pipeline_options
-from pipelines.shards import (
-    WriteDataset,
-    WriteShards,
-    dropped_key,
-    dropped_order,
-    join,
-    rejected_key,
-    rejected_order,
-    side_folder,
-    write_atomically,
-)
+from pipelines.shards import WriteDataset, WriteShards, dropped_key, dropped_order, rejected_key, rejected_order
 from pipelines.sources import SOURCES
 from pipelines.sources.base import Source, match_paths
 from pipelines.stages import ApplyFilter
 from pipelines.stats import CollectStats, stage_seconds
-from report.collect import stats_path
 from schemas.config import ConfigError
-from schemas.manifest import MANIFEST, WITHHELD_MANIFEST, Manifest, objective, pairmill_version
+from schemas.manifest import objective, pairmill_version
 from schemas.recipe import FiltersConfig, Recipe, SourceSpec, recipe_as_dict
+from schemas.stages import CLEAN, CONSISTENCY, CURATION_STAGES, EXACT_DEDUP, LANGUAGE, NEAR_DEDUP, READ, WRITE
+from storage.builds import (
+    dataset_folder,
+    dataset_paths,
+    existing_manifest,
+    read_saved_funnel,
+    side_folder,
+    withhold,
+    write_funnel,
+)
+from storage.files import delete
+
+StageMaker = Callable[[str, FiltersConfig], beam.PTransform | None]
+
+
+def _clean(dataset: str, filters: FiltersConfig) -> beam.PTransform | None:
+    return ApplyFilter(dataset, functools.partial(CleanFilter, filters.clean), batch_size=1024) if filters.clean is not None else None
+
+
+def _language(dataset: str, filters: FiltersConfig) -> beam.PTransform | None:
+    if filters.language is None:
+        return None
+    return ApplyFilter(dataset, functools.partial(LanguageFilter, filters.language), filters.language.batch_size)
+
+
+def _exact_dedup(dataset: str, filters: FiltersConfig) -> beam.PTransform | None:
+    return ExactDedup(dataset, filters.dedup.exact) if filters.dedup is not None and filters.dedup.exact != "none" else None
+
+
+def _near_dedup(dataset: str, filters: FiltersConfig) -> beam.PTransform | None:
+    if filters.dedup is None or filters.dedup.near is None:
+        return None
+    try:
+        return NearDedup(dataset, filters.dedup.near)
+    except ValueError as err:  # bands x rows that do not fit num_perm
+        raise ConfigError(f"filters.dedup.near: {err}") from None
+
+
+def _consistency(dataset: str, filters: FiltersConfig) -> beam.PTransform | None:
+    return ConsistencyFilter(dataset, filters.consistency) if filters.consistency is not None else None
+
+
+# How each curation stage is made from the recipe's filters (None: not enabled); the order is CURATION_STAGES'.
+STAGE_MAKERS: dict[str, StageMaker] = {
+    CLEAN: _clean,
+    LANGUAGE: _language,
+    EXACT_DEDUP: _exact_dedup,
+    NEAR_DEDUP: _near_dedup,
+    CONSISTENCY: _consistency,
+}
+
 
 def curation_stages(dataset: str, filters: FiltersConfig) -> list[tuple[str, beam.PTransform]]:
     """The enabled filters of the recipe, in pipeline order, as Beam stages for one dataset."""
-    stages: list[tuple[str, beam.PTransform]] = []
-    if filters.clean is not None:
-        stages.append(("clean", ApplyFilter(dataset, functools.partial(CleanFilter, filters.clean), batch_size=1024)))
-    if filters.language is not None:
-        stages.append(("language", ApplyFilter(dataset, functools.partial(LanguageFilter, filters.language), filters.language.batch_size)))
-    if filters.dedup is not None and filters.dedup.exact != "none":
-        stages.append(("exact_dedup", ExactDedup(dataset, filters.dedup.exact)))
-    if filters.dedup is not None and filters.dedup.near is not None:
-        try:
-            stages.append(("near_dedup", NearDedup(dataset, filters.dedup.near)))
-        except ValueError as err:  # bands x rows that do not fit num_perm
-            raise ConfigError(f"filters.dedup.near: {err}") from None
-    if filters.consistency is not None:
-        stages.append(("consistency", ConsistencyFilter(dataset, filters.consistency)))
-    return stages
+    return [(name, stage) for name in CURATION_STAGES if (stage := STAGE_MAKERS[name](dataset, filters)) is not None]
 
 
 def format_plan(recipe: Recipe) -> str:
     """What a build of this recipe would do, read from the recipe alone (no data is listed or read)."""
-    stages = ["read", *(name for name, _ in curation_stages("plan", recipe.filters)), "write"]
+    stages = [READ, *(name for name, _ in curation_stages("plan", recipe.filters)), WRITE]
     lines = [f"recipe {recipe.path} -> {recipe.output}", f"stages: {' -> '.join(stages)}", ""]
     lines.append(f"{'dataset':<36} {'kind':<15} {'expected':>12}  paths")
     expected_total = 0
@@ -106,7 +130,7 @@ def add_dataset(pipeline: beam.Pipeline, recipe: Recipe, source: Source) -> None
 
     shards = recipe.shards
     records | f"{dataset}: write" >> WriteDataset(
-        dataset, join(recipe.output, dataset), shards.records_per_shard, shards.zstd_level, shards.parquet,
+        dataset, dataset_folder(recipe.output, dataset), shards.records_per_shard, shards.zstd_level, shards.parquet,
         manifest_fields(recipe, source.spec),
     )
     read.rejected | f"{dataset}: write rejected" >> WriteShards(
@@ -129,60 +153,63 @@ def add_dataset(pipeline: beam.Pipeline, recipe: Recipe, source: Source) -> None
     )
 
 
-def prepare_output(recipe: Recipe, overwrite: bool, datasets: list[str] | None = None,
-                   fingerprint: Callable[[str], str] | None = None) -> list[str]:
-    """The datasets to build now (default: the recipe's). A complete dataset built from the same
-    recipe parts (``fingerprint``) is kept, so a rerun after an interruption finishes the rest; one
-    from other recipe parts is refused without ``overwrite``. What an unfinished build left behind is
-    cleared."""
-    fingerprint = fingerprint or recipe.dataset_fingerprint
+def prepare_output(recipe: Recipe, overwrite: bool, datasets: list[str], fingerprint: Callable[[str], str]) -> list[str]:
+    """The datasets to build now. A complete dataset built from the same recipe parts (``fingerprint``)
+    is kept, so a rerun after an interruption finishes the rest; one from other recipe parts is
+    refused without ``overwrite``. What an unfinished build left behind is cleared."""
     to_build = []
-    for dataset in datasets or recipe.datasets:
-        folder = join(recipe.output, dataset)
-        manifest_path = join(folder, MANIFEST)
-        if FileSystems.exists(manifest_path) and not overwrite:
-            with FileSystems.open(manifest_path) as f:
-                built_from = Manifest.from_json(f.read().decode(), manifest_path).recipe_hash
-            if built_from == fingerprint(dataset):
-                continue
-            raise ConfigError(f"{folder} already holds a complete build from a different recipe; pass --overwrite to replace it")
+    for dataset in datasets:
+        folder = dataset_folder(recipe.output, dataset)
+        if not overwrite:
+            built = existing_manifest(folder)
+            if built is not None:
+                if built.recipe_hash == fingerprint(dataset):
+                    continue
+                raise ConfigError(f"{folder} already holds a complete build from a different recipe; pass --overwrite to replace it")
         # The manifest goes first, so an interrupted overwrite never leaves a folder that looks complete.
-        stale = [side_folder(recipe.output, "rejected", dataset), side_folder(recipe.output, "dropped", dataset), funnel_path(recipe.output, dataset), stats_path(recipe.output, dataset)]
-        for path in [manifest_path, folder, *stale]:
-            if FileSystems.exists(path):
-                FileSystems.delete([path])
+        for path in dataset_paths(recipe.output, dataset):
+            delete(path)
         to_build.append(dataset)
     return to_build
 
 
-def run_build(recipe: Recipe, beam_args: list[str], overwrite: bool = False) -> dict[str, Any]:
-    """Run the build pipeline and return the funnel report (``OUT/report.json``).
+def run_datasets(recipe: Recipe, beam_args: list[str], overwrite: bool, datasets: list[str],
+                 fingerprint: Callable[[str], str], add: Callable[[beam.Pipeline, str], None]) -> tuple[dict[str, Any], float]:
+    """What build and mine share once their inputs are checked: prepare the output folder, add each
+    dataset to build to one pipeline (``add(pipeline, dataset)``), run it, and return each dataset's
+    funnel (in ``datasets`` order) and the seconds the run took.
 
-    Each dataset's funnel is also kept in ``OUT/_funnel/<dataset>.json``, so the report of a rerun
-    that skips complete datasets still shows theirs.
+    A dataset whose books do not balance is withheld. Each funnel is also kept in
+    ``OUT/_funnel/<dataset>.json``, so a rerun that skips complete datasets still reports theirs.
     """
-    sources = open_sources(recipe)
     pipeline_options(beam_args)  # unknown flags stop here, before the output folder is touched
-    to_build = prepare_output(recipe, overwrite)
+    to_build = prepare_output(recipe, overwrite, datasets, fingerprint)
     started = time.time()
     funnel: dict[str, Any] = {}
     if to_build:
         pipeline = make_pipeline(beam_args)
-        for source in sources:
-            if source.dataset in to_build:
-                add_dataset(pipeline, recipe, source)
+        for dataset in to_build:
+            add(pipeline, dataset)
         result = pipeline.run()
         result.wait_until_finish()
         funnel = build_funnel(counter_values(result), to_build)
         seconds = stage_seconds(result, to_build)
         for dataset, entry in funnel.items():
             entry["stage_seconds"] = seconds.get(dataset, {})
-            write_atomically(funnel_path(recipe.output, dataset), lambda s, e=entry: s.write(json.dumps(e).encode()))
+            write_funnel(recipe.output, dataset, entry)
             if not entry["balanced"]:
-                withhold(join(recipe.output, dataset))
-    for dataset in recipe.datasets:
+                withhold(dataset_folder(recipe.output, dataset))
+    for dataset in datasets:
         if dataset not in to_build:
             funnel[dataset] = {**read_saved_funnel(recipe.output, dataset), "from_earlier_build": True}
+    return {dataset: funnel[dataset] for dataset in datasets}, round(time.time() - started, 2)
+
+
+def run_build(recipe: Recipe, beam_args: list[str], overwrite: bool = False) -> dict[str, Any]:
+    """Run the build pipeline and return the funnel report (``OUT/report.json``)."""
+    sources = {source.dataset: source for source in open_sources(recipe)}
+    funnel, seconds = run_datasets(recipe, beam_args, overwrite, recipe.datasets, recipe.dataset_fingerprint,
+                                   lambda pipeline, dataset: add_dataset(pipeline, recipe, sources[dataset]))
     return {
         "command": "build",
         "recipe": recipe.path,
@@ -190,27 +217,7 @@ def run_build(recipe: Recipe, beam_args: list[str], overwrite: bool = False) -> 
         "recipe_resolved": recipe_as_dict(recipe),
         "output": recipe.output,
         "pairmill_version": pairmill_version(),
-        "seconds": round(time.time() - started, 2),
-        "datasets": {d: funnel[d] for d in recipe.datasets},
+        "seconds": seconds,
+        "datasets": funnel,
         "balanced": all(entry["balanced"] for entry in funnel.values()),
     }
-
-
-def withhold(folder: str) -> None:
-    """A dataset whose books do not balance lost or invented records: take its manifest away, so that
-    verify, the trainer and a rerun treat the folder as unfinished rather than as a good dataset."""
-    manifest = join(folder, MANIFEST)
-    if FileSystems.exists(manifest):
-        FileSystems.rename([manifest], [join(folder, WITHHELD_MANIFEST)])
-
-
-def funnel_path(output: str, dataset: str) -> str:
-    return side_folder(output, "funnel", dataset) + ".json"
-
-
-def read_saved_funnel(output: str, dataset: str) -> dict[str, Any]:
-    path = funnel_path(output, dataset)
-    if not FileSystems.exists(path):
-        return {"stages": [], "read": 0, "written": 0, "dropped": 0, "rejected": 0, "balanced": True, "note": "funnel of the earlier build not found"}
-    with FileSystems.open(path) as f:
-        return json.loads(f.read())

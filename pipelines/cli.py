@@ -13,7 +13,7 @@ from itertools import islice
 
 from schemas.config import ConfigError
 from schemas.manifest import ManifestError
-from schemas.shards import ShardError, find_datasets, iter_records, read_manifest, verify_dataset
+from storage.builds import ShardError, find_datasets, iter_records, read_manifest, verify_dataset
 
 EXIT_USER_ERROR = 2
 EXIT_FAILED = 1

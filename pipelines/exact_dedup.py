@@ -10,8 +10,9 @@ from filters.clean import exact_key
 from pipelines.funnel import Funnel
 from pipelines.stages import DROPPED, StageOutput, counted_verdict
 from schemas.record import PairRecord
+from schemas.stages import EXACT_DEDUP
 
-STAGE = "exact_dedup"
+STAGE = EXACT_DEDUP
 
 
 class KeepSmallestIdFn(beam.DoFn):

@@ -11,8 +11,9 @@ from typing import Any
 from apache_beam.metrics import Metrics
 from apache_beam.metrics.metric import MetricsFilter
 
+from schemas.stages import READ, STAGE_ORDER, WRITE
+
 NAMESPACE = "pairmill"
-STAGE_ORDER = ["read", "clean", "language", "exact_dedup", "near_dedup", "consistency", "mine", "write"]
 
 
 class Funnel:
@@ -58,8 +59,8 @@ def build_funnel(counters: dict[str, int], datasets: list[str]) -> dict[str, Any
         ordered = sorted(by_stage, key=lambda s: (STAGE_ORDER.index(s) if s in STAGE_ORDER else len(STAGE_ORDER), s))
         rejected = sum(sum(by_stage[s]["rejected"].values()) for s in ordered)
         dropped = sum(sum(by_stage[s]["dropped"].values()) for s in ordered)
-        read = by_stage.get("read", {}).get("in", 0)
-        written = by_stage.get("write", {}).get("kept", 0)
+        read = by_stage.get(READ, {}).get("in", 0)
+        written = by_stage.get(WRITE, {}).get("kept", 0)
         # Rows a stage added (labeled-pair mining turns one row into 1 + negatives rows).
         added = sum(by_stage[s]["info"].get("added_rows", 0) for s in ordered)
         funnel[dataset] = {

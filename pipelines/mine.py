@@ -16,27 +16,26 @@ from __future__ import annotations
 
 import hashlib
 import math
-import time
 from typing import Any, Iterable, Iterator
 
 import apache_beam as beam
 import numpy as np
 import torch
-from apache_beam.io.filesystems import FileSystems
 
 from mining.negatives import MINE_STAGE, NO_KEY, TOO_FEW, CandidateBatch, pad_keys, search_depth, select_negatives, text_keys
 from mining.search import merge_topk, topk_search
 from mining.teacher import get_teacher
-from pipelines.build import prepare_output, withhold
-from pipelines.funnel import Funnel, build_funnel, counter_values
-from pipelines.options import make_pipeline, pipeline_options
-from pipelines.shards import WriteDataset, WriteShards, dropped_key, dropped_order, join, side_folder
-from pipelines.sources.shards import ShardsSource, list_shards, read_verified_shard
+from pipelines.build import run_datasets
+from pipelines.funnel import Funnel
+from pipelines.shards import WriteDataset, WriteShards, dropped_key, dropped_order
+from pipelines.sources.shards import ShardsSource
 from pipelines.stages import DROPPED, counted_verdict
 from schemas.config import ConfigError
 from schemas.manifest import MANIFEST, Manifest, objective, pairmill_version
 from schemas.recipe import MiningConfig, Recipe, SourceSpec
 from schemas.record import PairRecord
+from storage.builds import dataset_folder, existing_manifest, list_shards, manifest_path, read_verified_shard, side_folder
+from storage.files import exists, join
 
 
 def text_key(text: str) -> int:
@@ -203,11 +202,12 @@ def labeled_pairs(record: PairRecord) -> Iterator[PairRecord]:
 
 
 def corpus_manifest(recipe: Recipe, dataset: str, config: MiningConfig) -> str:
+    """The manifest of the documents negatives come from: the dataset's own, another of the recipe's, or a built folder's."""
     if config.corpus is None:
-        return join(join(recipe.output, dataset), MANIFEST)
+        return manifest_path(dataset_folder(recipe.output, dataset))
     if config.corpus in recipe.datasets:
-        return join(join(recipe.output, config.corpus), MANIFEST)
-    return join(config.corpus, MANIFEST)
+        return manifest_path(dataset_folder(recipe.output, config.corpus))
+    return manifest_path(config.corpus)
 
 
 def add_mined_dataset(pipeline: beam.Pipeline, recipe: Recipe, dataset: str, config: MiningConfig, input_manifest: Manifest) -> None:
@@ -296,28 +296,18 @@ def run_mine(recipe: Recipe, beam_args: list[str], overwrite: bool = False) -> d
     datasets = config.datasets or recipe.datasets
     manifests: dict[str, Manifest] = {}
     for dataset in datasets:
-        path = join(join(recipe.output, dataset), MANIFEST)
-        if not FileSystems.exists(path):
-            raise ConfigError(f"{path}: no built dataset {dataset!r}; run `pairmill build {recipe.path}` first")
-        with FileSystems.open(path) as f:
-            manifests[dataset] = Manifest.from_json(f.read().decode(), path)
+        folder = dataset_folder(recipe.output, dataset)
+        manifest = existing_manifest(folder)
+        if manifest is None:
+            raise ConfigError(f"{manifest_path(folder)}: no built dataset {dataset!r}; run `pairmill build {recipe.path}` first")
+        manifests[dataset] = manifest
         corpus = corpus_manifest(recipe, dataset, config)
-        if not FileSystems.exists(corpus):
+        if not exists(corpus):
             raise ConfigError(f"{recipe.path}: mining.corpus: {corpus} not found (a dataset of this recipe or a built dataset folder)")
-    pipeline_options(beam_args)  # unknown flags stop here, before the output folder is touched
     names = {dataset + config.output_suffix: dataset for dataset in datasets}
-    to_build = prepare_output(recipe, overwrite, datasets=list(names), fingerprint=lambda name: mined_fingerprint(recipe, names[name]))
-    started = time.time()
-    funnel: dict[str, Any] = {}
-    if to_build:
-        pipeline = make_pipeline(beam_args)
-        for name in to_build:
-            add_mined_dataset(pipeline, recipe, names[name], config, manifests[names[name]])
-        result = pipeline.run()
-        result.wait_until_finish()
-        funnel = build_funnel(counter_values(result), to_build)
-        for name, entry in funnel.items():
-            if not entry["balanced"]:
-                withhold(join(recipe.output, name))
-    return {"command": "mine", "recipe": recipe.path, "output": recipe.output, "seconds": round(time.time() - started, 2),
+    funnel, seconds = run_datasets(
+        recipe, beam_args, overwrite, list(names), lambda name: mined_fingerprint(recipe, names[name]),
+        lambda pipeline, name: add_mined_dataset(pipeline, recipe, names[name], config, manifests[names[name]]),
+    )
+    return {"command": "mine", "recipe": recipe.path, "output": recipe.output, "seconds": seconds,
             "datasets": funnel, "mined": list(names), "balanced": all(e["balanced"] for e in funnel.values())}

@@ -30,8 +30,9 @@ from pipelines.stages import DROPPED, StageOutput, counted_verdict
 from schemas.recipe import MinHashConfig
 from schemas.record import PairRecord
 from schemas.stats import cluster_size_label
+from schemas.stages import NEAR_DEDUP
 
-STAGE = "near_dedup"
+STAGE = NEAR_DEDUP
 REASON = "near_duplicate"
 FINGERPRINTS = "fingerprints"
 

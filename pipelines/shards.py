@@ -15,30 +15,12 @@ from typing import Any, Callable, Iterable, Iterator
 import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
-from apache_beam.io.filesystems import FileSystems
 
 from pipelines.funnel import Funnel
 from schemas.manifest import COUNTS, MANIFEST, SHARD_PATTERN, Manifest, ShardInfo
-from schemas.record import PairRecord, records_to_table
-from schemas.shards import encode_record, write_shard
-
-
-def join(folder: str, name: str) -> str:
-    return FileSystems.join(folder, name)
-
-
-def write_atomically(path: str, write: Callable[[Any], Any]) -> Any:
-    """Write through ``write(stream)`` to a temporary name, then rename onto ``path``."""
-    temporary = path + ".tmp"
-    stream = FileSystems.create(temporary, mime_type="application/octet-stream", compression_type="uncompressed")
-    try:
-        result = write(stream)
-    finally:
-        stream.close()
-    if FileSystems.exists(path):
-        FileSystems.delete([path])
-    FileSystems.rename([temporary], [path])
-    return result
+from schemas.record import PairRecord, encode_record, records_to_table
+from storage.builds import write_shard
+from storage.files import join, write_atomically, write_bytes, write_text
 
 
 def shard_of(key: str, num_shards: int) -> int:
@@ -75,7 +57,7 @@ class WriteShardFn(beam.DoFn):
             buffer = pa.BufferOutputStream()
             pq.write_table(records_to_table(ordered), buffer, compression="zstd")
             data = buffer.getvalue().to_pybytes()
-            write_atomically(join(self.folder, name.replace(".jsonl.zst", ".parquet")), lambda stream: stream.write(data))
+            write_bytes(join(self.folder, name.replace(".jsonl.zst", ".parquet")), data)
         yield info
 
     def _unique_ids(self, records: list[PairRecord]) -> Iterator[PairRecord]:
@@ -124,8 +106,8 @@ class WriteManifestFn(beam.DoFn):
         fields = dict(self.manifest_fields)
         parquet = [s.file.replace(".jsonl.zst", ".parquet") for s in shards] if fields.pop("parquet") else []
         manifest = Manifest(records=sum(s.records for s in shards), shards=shards, parquet=parquet, **fields)
-        write_atomically(join(self.folder, COUNTS), lambda s: s.write(manifest.counts_json().encode()))
-        write_atomically(join(self.folder, MANIFEST), lambda s: s.write(manifest.to_json().encode()))
+        write_text(join(self.folder, COUNTS), manifest.counts_json())
+        write_text(join(self.folder, MANIFEST), manifest.to_json())
         yield manifest
 
 
@@ -169,8 +151,3 @@ def dropped_order(item: dict[str, Any]) -> tuple[str, str, str]:
 
 def dropped_key(item: dict[str, Any]) -> str:
     return item["record"]["id"]
-
-
-def side_folder(output: str, kind: str, dataset: str) -> str:
-    """``OUT/_rejected/<dataset>`` or ``OUT/_dropped/<dataset>``."""
-    return join(join(output, f"_{kind}"), dataset)

@@ -10,15 +10,14 @@ monitoring metrics) and adds it up per build step.
 """
 from __future__ import annotations
 
-import json
 from typing import Any, Iterable
 
 import apache_beam as beam
 
-from pipelines.shards import write_atomically
-from report.collect import stats_path
 from schemas.record import PairRecord
 from schemas.stats import KEPT, Summary, add_summaries, add_to_group, stats_document
+from storage.builds import stats_path
+from storage.files import write_json
 
 
 class SummarizeFn(beam.CombineFn):
@@ -45,7 +44,7 @@ class SummarizeFn(beam.CombineFn):
 
 def write_stats(groups: dict[str, Summary], path: str, dataset: str) -> str:
     document = stats_document(dataset, groups)
-    write_atomically(path, lambda stream: stream.write(json.dumps(document).encode()))
+    write_json(path, document)
     return path
 
 

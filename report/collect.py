@@ -8,20 +8,17 @@ an output on gs:// or s3:// gets the same report.
 """
 from __future__ import annotations
 
-import json
 import platform
 from dataclasses import dataclass
 from importlib import metadata
 from itertools import islice
 from typing import Any, Callable, Iterable, Iterator
 
-from apache_beam.io.filesystems import FileSystems
-
-from pipelines.shards import join, side_folder, write_atomically
-from schemas.manifest import MANIFEST, Manifest
+from schemas.manifest import Manifest
 from schemas.record import DroppedRecord, PairRecord, RejectedRow
-from schemas.shards import iter_jsonl_zst_stream
 from schemas.stats import HISTOGRAM_EDGES, KEPT, Summary, add_summaries, empty_summary, summarize
+from storage.builds import existing_manifest, iter_jsonl_zst, read_stats, side_folder
+from storage.files import exists, join, match, read_json, write_json, write_text
 
 KEPT_EXAMPLES = 3
 EXAMPLES_PER_REASON = 3
@@ -92,61 +89,30 @@ class Collected:
 
 # ---- the output folder ------------------------------------------------------------------------
 
-def read_jsonl_zst(path: str) -> Iterator[Any]:
-    """Every JSON value of a .jsonl.zst file on any Beam filesystem (no checks: the report only shows rows)."""
-    with FileSystems.open(path, compression_type="uncompressed") as raw:
-        yield from iter_jsonl_zst_stream(raw)
-
-
 def matching_files(folder: str, pattern: str) -> list[str]:
-    return sorted(m.path for m in FileSystems.match([join(folder, pattern)])[0].metadata_list)
+    return sorted(match(join(folder, pattern)))
 
 
 def rows_of(paths: list[str]) -> Iterator[Any]:
     for path in paths:
-        yield from read_jsonl_zst(path)
-
-
-def read_json(path: str) -> Any:
-    """The JSON document at ``path``, or None when there is no such file."""
-    if not FileSystems.exists(path):
-        return None
-    with FileSystems.open(path) as f:
-        return json.loads(f.read())
-
-
-def load_manifest(folder: str) -> Manifest | None:
-    path = join(folder, MANIFEST)
-    if not FileSystems.exists(path):
-        return None
-    with FileSystems.open(path) as f:
-        return Manifest.from_json(f.read().decode("utf-8"), path)
+        yield from iter_jsonl_zst(path)
 
 
 def dataset_records(folder: str, manifest: Manifest) -> Iterator[Any]:
     return rows_of([join(folder, shard.file) for shard in manifest.shards])
 
 
-def stats_path(output: str, dataset: str) -> str:
-    """``OUT/_stats/<dataset>.json``."""
-    return side_folder(output, "stats", dataset) + ".json"
-
-
-def read_stats(output: str, dataset: str) -> dict[str, Any] | None:
-    """The dataset's ``OUT/_stats`` file, or None when the build wrote none."""
-    return read_json(stats_path(output, dataset))
-
-
 def read_report(output: str) -> dict[str, Any] | None:
     """The report.json of an earlier build in ``output``, or None."""
-    return read_json(join(output, "report.json"))
+    path = join(output, "report.json")
+    return read_json(path) if exists(path) else None
 
 
 def write_report_files(output: str, document: dict[str, Any], page: str) -> dict[str, str]:
     """Write ``OUT/report.json`` and ``OUT/report.html``; return their paths."""
     paths = {"json": join(output, "report.json"), "html": join(output, "report.html")}
-    write_atomically(paths["json"], lambda s: s.write(json.dumps(document, indent=2, sort_keys=True).encode()))
-    write_atomically(paths["html"], lambda s: s.write(page.encode("utf-8")))
+    write_json(paths["json"], document, indent=2, sort_keys=True)
+    write_text(paths["html"], page)
     return paths
 
 
@@ -199,7 +165,7 @@ def distributions(entry: dict[str, Any], stats: dict[str, Any]) -> Distributions
 
 def written(folder: str, records: int = KEPT_EXAMPLES) -> Written:
     """The dataset folder's manifest and its first ``records`` records."""
-    manifest = load_manifest(folder)
+    manifest = existing_manifest(folder)
     first = [] if manifest is None else list(islice(dataset_records(folder, manifest), records))
     return Written(folder, manifest, first)
 

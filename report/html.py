@@ -19,6 +19,7 @@ from report.charts import cluster_chart, consistency_chart, funnel_chart, langua
 from report.collect import KEPT_EXAMPLES, Collected, DatasetFigures, MinedFigures, Written, collect, write_report_files
 from schemas.record import PairRecord
 from schemas.stats import Summary
+from schemas.stages import DEDUP_STAGES, NEAR_DEDUP
 
 TEXT_CHARS = 400
 SECTIONS = [
@@ -120,12 +121,12 @@ def funnel_section(report: dict[str, Any]) -> str:
 def duplicates_html(dataset: str, entry: dict[str, Any]) -> str:
     parts = []
     by_stage = {s["stage"]: s for s in entry["stages"]}
-    for stage in ("exact_dedup", "near_dedup"):
+    for stage in DEDUP_STAGES:
         if stage in by_stage:
             s = by_stage[stage]
             figures = ", ".join(f"{esc(k)} {v:,}" for k, v in sorted(s["info"].items()) if not k.startswith("cluster_size:"))
             parts.append(f"<p>{stage}: {sum(s['dropped'].values()):,} of {s['in']:,} records removed{'; ' + figures if figures else ''}</p>")
-    near = by_stage.get("near_dedup")
+    near = by_stage.get(NEAR_DEDUP)
     if near is not None:
         sizes = {k.split(":", 1)[1]: v for k, v in near["info"].items() if k.startswith("cluster_size:")}
         clusters = near["info"].get("clusters", 0)

@@ -5,6 +5,7 @@ A dataset folder is complete only when its manifest exists: the manifest is writ
 from __future__ import annotations
 
 import json
+import re
 from importlib import metadata
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -14,6 +15,7 @@ MANIFEST = "manifest.json"
 WITHHELD_MANIFEST = "manifest.unbalanced.json"  # a build whose books did not balance
 COUNTS = "counts.json"
 SHARD_PATTERN = "shard-{index:05d}.jsonl.zst"
+SHARD_FILE = re.compile(r"^shard-\d{5}\.jsonl\.zst$")  # the names SHARD_PATTERN makes
 
 
 def pairmill_version() -> str:

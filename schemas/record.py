@@ -5,6 +5,7 @@ Records travel through the pipelines and shard files as plain dicts (JSON-native
 """
 from __future__ import annotations
 
+import json
 from typing import Any, TypedDict
 
 import pyarrow as pa
@@ -86,6 +87,11 @@ class DroppedRecord(TypedDict):
 
 def dropped(record: PairRecord, stage: str, reason: str) -> DroppedRecord:
     return {"stage": stage, "reason": reason, "record": record}
+
+
+def encode_record(record: Any) -> bytes:
+    """One JSON line of a shard file, keys sorted, so that equal records give equal bytes."""
+    return json.dumps(record, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8") + b"\n"
 
 
 class RecordError(ValueError):

@@ -180,7 +180,7 @@ def run_fault_class(cases: list[Case], folder: Path) -> list[Outcome]:
     from pipelines.build import run_build
     from pipelines.sources import base
     from schemas.recipe import parse_recipe
-    from schemas.shards import iter_jsonl_zst, iter_records
+    from storage.builds import iter_jsonl_zst, iter_records
 
     sources, vanishing = [], []
     for i, case in enumerate(cases):

@@ -12,7 +12,8 @@ import yaml
 
 from pipelines.funnel import counter_values
 from schemas.manifest import Manifest, objective
-from schemas.shards import encode_record, iter_jsonl_zst, iter_records, write_shard
+from schemas.record import encode_record
+from storage.builds import iter_jsonl_zst, iter_records, write_shard
 
 # In-process single worker: fast for tests; the multi-process default is tested on its own.
 FAST_RUNNER = ["--runner=FnApiRunner"]

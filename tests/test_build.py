@@ -10,7 +10,7 @@ import pytest
 import zstandard
 
 from pipelines.cli import main
-from schemas.shards import iter_jsonl_zst, verify_dataset
+from storage.builds import iter_jsonl_zst, verify_dataset
 from tests.helpers import FAST_RUNNER, dataset_records, side_rows, write_recipe
 
 GOOD = 40

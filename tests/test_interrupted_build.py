@@ -13,7 +13,7 @@ from pathlib import Path
 
 import zstandard
 
-from schemas.shards import verify_dataset
+from storage.builds import verify_dataset
 from tests.helpers import write_recipe
 
 DATASETS = ["alpha", "beta", "gamma"]

@@ -11,7 +11,7 @@ from mining.teacher import get_teacher
 from pipelines.cli import main
 from schemas.recipe import load_recipe
 from schemas.record import new_record
-from schemas.shards import iter_records, verify_dataset
+from storage.builds import iter_records, verify_dataset
 from tests.helpers import FAST_RUNNER, write_dataset, write_recipe
 
 TOPICS = {

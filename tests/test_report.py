@@ -16,11 +16,11 @@ import pytest
 
 from pipelines.cli import main
 from pipelines.stats import write_stats
-from report.collect import passed_stage, stats_path
+from report.collect import passed_stage
 from report.html import write_report
 from schemas.record import new_record
-from schemas.shards import read_manifest
 from schemas.stats import KEPT, summarize
+from storage.builds import read_manifest, stats_path
 from tests.helpers import FAST_RUNNER, write_dataset, write_recipe
 
 SECTION_IDS = ["funnel", "distributions", "examples", "shards", "run"]

@@ -17,13 +17,13 @@ import pytest
 from pipelines.funnel import build_funnel
 from pipelines.sources.base import Skip, is_rejected
 from pipelines.sources.stackexchange import (
-    SevenZipMemberStream,
     StackExchangeSource,
     open_dump_table,
     sibling_post_links,
     site_name,
 )
 from schemas.recipe import parse_source
+from storage.archive7z import SevenZipMemberStream
 from tests.helpers import run_source
 
 

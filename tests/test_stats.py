@@ -8,9 +8,9 @@ from typing import Any
 import apache_beam as beam
 
 from pipelines.stats import CollectStats, SummarizeFn, stage_seconds
-from report.collect import read_stats, stats_path
 from schemas.record import dropped, new_record
 from schemas.stats import HISTOGRAM_EDGES, LENGTH_EDGES, bucket_of, cluster_size_label, cluster_size_order, summarize
+from storage.builds import read_stats, stats_path
 
 
 def sample_records(n: int) -> list[dict[str, Any]]:

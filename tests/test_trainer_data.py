@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from schemas.config import ConfigError
-from schemas.shards import ShardError
+from storage.builds import ShardError
 from tests.helpers import write_dataset
 from schemas.recipe import Prefixes
 from trainer.config import DataConfig

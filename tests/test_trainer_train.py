@@ -17,7 +17,7 @@ import torch
 import yaml
 
 from schemas.config import ConfigError
-from schemas.shards import ShardError
+from storage.builds import ShardError
 from tests.test_trainer_data import DOCUMENT_WORDS, QUERY_WORDS, make_records, write_records
 from tests.test_trainer_evaluate import write_beir
 from trainer.checkpoint import load_latest_checkpoint

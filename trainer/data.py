@@ -18,9 +18,9 @@ import numpy as np
 
 from schemas.config import ConfigError
 from schemas.manifest import Manifest
-from schemas.record import PairRecord
-from schemas.shards import find_datasets, iter_shard, read_manifest
 from schemas.recipe import Prefixes
+from schemas.record import PairRecord
+from storage.builds import find_datasets, iter_shard, read_manifest
 from trainer.config import DataConfig
 from trainer.prefixes import resolve_prefixes
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import dataclass
+from typing import TextIO
 
 import torch
 
 from schemas.config import ConfigError
-from schemas.shards import iter_records
+from storage.builds import iter_records
+from storage.files import exists, join, open_text, split
 from trainer.config import BeirSet
 from trainer.data import TrainingSet, is_held_out
 from trainer.model import Encoder
@@ -58,59 +59,59 @@ def held_out_set(training_set: TrainingSet, fraction: float, max_queries: int) -
     )
 
 
+def _beir_file(path: str) -> TextIO:
+    if not exists(path):
+        raise ConfigError(f"{path}: missing (a BEIR folder holds corpus.jsonl, queries.jsonl and qrels/<split>.tsv)")
+    return open_text(path)
+
+
 def _read_jsonl(path: str) -> list[dict]:
     rows = []
-    try:
-        with open(path, encoding="utf-8") as f:
-            for number, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except ValueError as err:
-                    raise ConfigError(f"{path}:{number}: not a JSON object ({err})") from None
-                if not isinstance(row, dict) or "_id" not in row:
-                    raise ConfigError(f"{path}:{number}: a BEIR row needs an '_id' field")
-                rows.append(row)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: missing (a BEIR folder holds corpus.jsonl, queries.jsonl and qrels/<split>.tsv)") from None
+    with _beir_file(path) as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except ValueError as err:
+                raise ConfigError(f"{path}:{number}: not a JSON object ({err})") from None
+            if not isinstance(row, dict) or "_id" not in row:
+                raise ConfigError(f"{path}:{number}: a BEIR row needs an '_id' field")
+            rows.append(row)
     return rows
 
 
 def load_beir(spec: BeirSet) -> RetrievalSet:
     """A BEIR folder: corpus.jsonl (_id, title, text), queries.jsonl (_id, text), qrels/<split>.tsv."""
-    corpus_rows = _read_jsonl(os.path.join(spec.path, "corpus.jsonl"))
-    query_rows = _read_jsonl(os.path.join(spec.path, "queries.jsonl"))
+    corpus_rows = _read_jsonl(join(spec.path, "corpus.jsonl"))
+    query_rows = _read_jsonl(join(spec.path, "queries.jsonl"))
     corpus_index = {str(row["_id"]): i for i, row in enumerate(corpus_rows)}
     query_text = {str(row["_id"]): row.get("text", "") for row in query_rows}
-    qrels_path = os.path.join(spec.path, "qrels", f"{spec.split}.tsv")
+    qrels_path = join(spec.path, "qrels", f"{spec.split}.tsv")
     judged: dict[str, dict[int, int]] = {}
-    try:
-        with open(qrels_path, encoding="utf-8") as f:
-            for number, line in enumerate(f, 1):
-                fields = line.rstrip("\n").split("\t")
-                if (number == 1 and fields[0] == "query-id") or not line.strip():
-                    continue
-                if len(fields) != 3:
-                    raise ConfigError(f"{qrels_path}:{number}: expected query-id, corpus-id and score separated by tabs")
-                query_id, corpus_id, score = fields
-                if query_id not in query_text:
-                    raise ConfigError(f"{qrels_path}:{number}: query id {query_id!r} is not in queries.jsonl")
-                if corpus_id not in corpus_index:
-                    raise ConfigError(f"{qrels_path}:{number}: corpus id {corpus_id!r} is not in corpus.jsonl")
-                try:
-                    grade = int(score)
-                except ValueError:
-                    raise ConfigError(f"{qrels_path}:{number}: score {score!r} is not an integer") from None
-                if grade > 0:
-                    judged.setdefault(query_id, {})[corpus_index[corpus_id]] = grade
-    except FileNotFoundError:
-        raise ConfigError(f"{qrels_path}: missing (a BEIR folder holds corpus.jsonl, queries.jsonl and qrels/<split>.tsv)") from None
+    with _beir_file(qrels_path) as f:
+        for number, line in enumerate(f, 1):
+            fields = line.rstrip("\n").split("\t")
+            if (number == 1 and fields[0] == "query-id") or not line.strip():
+                continue
+            if len(fields) != 3:
+                raise ConfigError(f"{qrels_path}:{number}: expected query-id, corpus-id and score separated by tabs")
+            query_id, corpus_id, score = fields
+            if query_id not in query_text:
+                raise ConfigError(f"{qrels_path}:{number}: query id {query_id!r} is not in queries.jsonl")
+            if corpus_id not in corpus_index:
+                raise ConfigError(f"{qrels_path}:{number}: corpus id {corpus_id!r} is not in corpus.jsonl")
+            try:
+                grade = int(score)
+            except ValueError:
+                raise ConfigError(f"{qrels_path}:{number}: score {score!r} is not an integer") from None
+            if grade > 0:
+                judged.setdefault(query_id, {})[corpus_index[corpus_id]] = grade
     if not judged:
         raise ConfigError(f"{qrels_path}: no query has a relevant document")
     documents = [" ".join(t for t in (row.get("title", ""), row.get("text", "")) if t) for row in corpus_rows]
     return RetrievalSet(
-        name=f"beir/{os.path.basename(os.path.normpath(spec.path))}",
+        name=f"beir/{split(spec.path)[1]}",
         queries=[spec.query_prefix + query_text[q] for q in judged],
         corpus=[spec.document_prefix + text for text in documents],
         qrels=list(judged.values()),

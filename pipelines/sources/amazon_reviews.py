@@ -50,8 +50,6 @@ def helpful_votes(row: dict[str, Any]) -> float | None:
 class AmazonReviewsSource(JsonlSource):
     """The JSON lines reader (positions, bad lines) with the review rules."""
 
-    kind = "amazon_reviews"
-
     def map_row(self, row: Any, path: str, position: int, raw: str) -> Parsed:
         if not isinstance(row, dict):
             return rejected(self.dataset, path, position, "not_an_object", raw)

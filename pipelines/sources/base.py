@@ -21,16 +21,16 @@ import zlib
 from abc import ABC, abstractmethod
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Callable, ClassVar, Iterator, NamedTuple
+from typing import Any, BinaryIO, Callable, Iterator, NamedTuple
 
 import apache_beam as beam
 import zstandard
-from apache_beam.io.filesystems import FileSystems
 
 from pipelines.funnel import Funnel
 from schemas.config import ConfigError
 from schemas.record import PairRecord, RejectedRow, rejected
 from schemas.recipe import SourceSpec
+from storage.files import match, open_read, size
 
 REJECTED = "rejected"
 
@@ -157,9 +157,9 @@ def open_input(path: str) -> Iterator[BinaryIO]:
 
     In a terminal, reading a large file reports its progress; in logs (no TTY) it stays quiet.
     """
-    raw = FileSystems.open(path, compression_type="uncompressed")
+    raw = open_read(path)
     if sys.stderr.isatty():
-        raw = ProgressReader(raw, path, FileSystems.match([path])[0].metadata_list[0].size_in_bytes)
+        raw = ProgressReader(raw, path, size(path))
     try:
         lower = path.lower()
         if lower.endswith(".gz"):
@@ -182,10 +182,9 @@ def match_paths(patterns: list[str], where: str) -> list[str]:
     paths: list[str] = []
     for pattern in patterns:
         try:
-            (result,) = FileSystems.match([pattern])
+            files = match(pattern)
         except Exception as err:  # Beam raises BeamIOError with the filesystem's own message
             raise ConfigError(f"{where}: cannot list {pattern!r}: {err}") from None
-        files = sorted(m.path for m in result.metadata_list)
         if not files:
             raise ConfigError(f"{where}: no file matches {pattern!r}")
         paths.extend(files)
@@ -193,9 +192,8 @@ def match_paths(patterns: list[str], where: str) -> list[str]:
 
 
 class Source(ABC):
-    """A reader kind. ``read`` builds the Beam graph that yields records and rejected rows."""
-
-    kind: ClassVar[str]
+    """A reader kind (pipelines/sources/__init__.py says which). ``read`` builds the Beam graph that yields
+    records and rejected rows."""
 
     def __init__(self, spec: SourceSpec, paths: list[str]) -> None:
         self.spec = spec

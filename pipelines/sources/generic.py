@@ -94,8 +94,6 @@ class GenericSource(FileSource):
 
 
 class JsonlSource(GenericSource):
-    kind = "jsonl"
-
     def parse(self, path: str, stream: BinaryIO) -> Iterator[Parsed]:
         for line_number, line in enumerate(stream, start=1):
             if not line.strip():
@@ -117,8 +115,6 @@ csv.field_size_limit(sys.maxsize)
 
 
 class CsvSource(GenericSource):
-    kind = "csv"
-
     def parse(self, path: str, stream: BinaryIO) -> Iterator[Parsed]:
         delimiter = self.options.delimiter or ("\t" if ".tsv" in path.lower() else ",")
         quoting = csv.QUOTE_NONE if self.options.quoting == "none" else csv.QUOTE_MINIMAL
@@ -152,8 +148,6 @@ class CsvSource(GenericSource):
 
 
 class ParquetSource(GenericSource):
-    kind = "parquet"
-
     def parse(self, path: str, stream: BinaryIO) -> Iterator[Parsed]:
         fields = self.options.fields
         columns = sorted({p.split(".")[0] for p in (fields.query, fields.document, fields.id, fields.score) if p})

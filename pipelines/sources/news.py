@@ -52,8 +52,6 @@ def is_csv_path(path: str) -> bool:
 class NewsSource(JsonlSource, CsvSource):
     """JSON lines or CSV rows (the generic readers' parsing and positions) with each layout's rules."""
 
-    kind = "news"
-
     def __init__(self, spec: Any, paths: list[str]) -> None:
         super().__init__(spec, paths)
         self.layout = LAYOUTS[self.options.mode]

@@ -16,8 +16,6 @@ COLUMNS = ("id", "question1", "question2", "is_duplicate")
 class QuoraSource(CsvSource):
     """The CSV reader (quotes, multi-line cells, positions) with Quora's own row rule."""
 
-    kind = "quora"
-
     def map_row(self, row: Any, path: str, position: int, raw: str) -> Parsed:
         missing = next((c for c in COLUMNS if c not in row), None)
         if missing:

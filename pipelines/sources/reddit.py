@@ -37,8 +37,6 @@ def text_problem(text: Any, what: str) -> str | None:
 
 
 class RedditSource(JsonlSource):
-    kind = "reddit"
-
     def read(self, pipeline: beam.Pipeline) -> SourceOutput:
         if not self.options.comments:
             return parse_files(pipeline, self.dataset, self.parse, self.paths, "read submissions")

@@ -8,26 +8,16 @@ dataset name, and ``meta`` (language scores, provenance) is kept.
 """
 from __future__ import annotations
 
-import hashlib
 from typing import Any, Iterator
 
 import apache_beam as beam
-from apache_beam.io.filesystems import FileSystems
 
 from pipelines.funnel import Funnel
 from pipelines.sources.base import REJECTED, Source, SourceOutput
 from schemas.config import ConfigError
-from schemas.manifest import Manifest, ShardInfo
+from schemas.manifest import MANIFEST, ShardInfo
 from schemas.record import rejected
-from schemas.shards import ShardError, check_shard_bytes, iter_shard_stream
-
-
-def list_shards(manifest_path: str) -> Iterator[tuple[str, str, ShardInfo]]:
-    with FileSystems.open(manifest_path) as f:
-        manifest = Manifest.from_json(f.read().decode("utf-8"), manifest_path)
-    folder = manifest_path.rsplit("/", 1)[0]
-    for shard in manifest.shards:
-        yield manifest_path, FileSystems.join(folder, shard.file), shard
+from storage.builds import ShardError, list_shards, read_verified_shard
 
 
 class ReadShardFn(beam.DoFn):
@@ -50,24 +40,10 @@ class ReadShardFn(beam.DoFn):
             yield beam.pvalue.TaggedOutput(REJECTED, rejected(self.dataset, path, "shard", "shard_mismatch", str(err)))
 
 
-def read_verified_shard(path: str, shard: ShardInfo) -> Iterator[Any]:
-    """A shard's records, after its size and sha256 were checked against the manifest (any filesystem)."""
-    digest, size = hashlib.sha256(), 0
-    with FileSystems.open(path, compression_type="uncompressed") as raw:
-        while chunk := raw.read(1 << 20):
-            digest.update(chunk)
-            size += len(chunk)
-    check_shard_bytes(path, shard, size, digest.hexdigest())
-    with FileSystems.open(path, compression_type="uncompressed") as raw:
-        yield from iter_shard_stream(raw, path, shard, validate=True)
-
-
 class ShardsSource(Source):
-    kind = "shards"
-
     def read(self, pipeline: beam.Pipeline) -> SourceOutput:
         for path in self.paths:
-            if not path.endswith("manifest.json"):
+            if not path.endswith(MANIFEST):
                 raise ConfigError(f"{path}: the shards kind reads dataset folders through their manifest.json")
         outputs = (
             pipeline

@@ -2,8 +2,8 @@
 
 The dumps write one ``<row .../>`` element per line, so each line is parsed on its own: a malformed row
 is one rejected row at its line number, never a dead file. ``paths`` are Posts files (plain or
-compressed, one folder per site) or a site's ``.7z`` dump archive, read as a stream (py7zr decompresses
-the member in a thread into a bounded queue; nothing is unpacked to disk).
+compressed, one folder per site) or a site's ``.7z`` dump archive, read as a stream (storage/archive7z.py:
+nothing is unpacked to disk).
 
 Modes:
 - ``title_body``: each question's title -> its body, one file at a time.
@@ -19,10 +19,7 @@ linked post missing from the dump). Rows that cannot be parsed are ``in`` + ``re
 """
 from __future__ import annotations
 
-import io
 import posixpath
-import queue
-import threading
 import xml.etree.ElementTree as ET
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,10 +27,6 @@ from functools import partial
 from typing import Any, BinaryIO, Callable, Iterator, Literal, NamedTuple
 
 import apache_beam as beam
-import py7zr
-import py7zr.exceptions
-from apache_beam.io.filesystems import FileSystems
-from py7zr.io import Py7zIO, WriterFactory
 
 from filters.html_text import html_to_text
 from pipelines.funnel import Funnel
@@ -48,6 +41,8 @@ from pipelines.sources.base import (
 )
 from schemas.config import ConfigError
 from schemas.record import new_record, rejected
+from storage.archive7z import MissingArchiveMember, open_member
+from storage.files import exists
 
 POSTS_MEMBER = "Posts.xml"
 POST_LINKS_MEMBER = "PostLinks.xml"
@@ -95,124 +90,7 @@ def sibling_post_links(posts_path: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# .7z members as streams
-
-
-class Corrupt7zArchive(OSError):
-    """A .7z archive that cannot be read (an OSError, so the reader reports it as a corrupt file)."""
-
-
-class MissingArchiveMember(LookupError):
-    """A site archive without the table the mode needs (Posts or PostLinks)."""
-
-
-_END = object()
-
-
-class _Cancelled(Exception):
-    """Stops py7zr's extraction thread when the reader closes the stream early."""
-
-
-class _QueueWriter(Py7zIO):
-    """Receives py7zr's decompressed chunks and hands them to the reading thread through a bounded queue."""
-
-    def __init__(self, chunks: queue.Queue, cancelled: threading.Event) -> None:
-        self.chunks = chunks
-        self.cancelled = cancelled
-        self.written = 0
-
-    def write(self, s: bytes | bytearray) -> int:
-        block = bytes(s)
-        while True:
-            if self.cancelled.is_set():
-                raise _Cancelled()
-            try:
-                self.chunks.put(block, timeout=0.1)
-                break
-            except queue.Full:
-                continue
-        self.written += len(block)
-        return len(block)
-
-    def read(self, size: int | None = None) -> bytes:
-        return b""
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        return 0
-
-    def flush(self) -> None:
-        return None
-
-    def size(self) -> int:
-        return self.written
-
-
-class _QueueWriterFactory(WriterFactory):
-    def __init__(self, writer: _QueueWriter) -> None:
-        self.writer = writer
-
-    def create(self, filename: str) -> Py7zIO:
-        return self.writer
-
-
-class SevenZipMemberStream(io.RawIOBase):
-    """One member of an open .7z archive as a readable stream; memory is bounded by ``max_chunks`` chunks."""
-
-    def __init__(self, archive: py7zr.SevenZipFile, member: str, max_chunks: int = 4) -> None:
-        super().__init__()
-        self._chunks: queue.Queue = queue.Queue(maxsize=max_chunks)
-        self._cancelled = threading.Event()
-        self._pending = memoryview(b"")
-        self._done = False
-        writer = _QueueWriter(self._chunks, self._cancelled)
-        self._thread = threading.Thread(target=self._extract, args=(archive, member, writer), daemon=True)
-        self._thread.start()
-
-    def _extract(self, archive: py7zr.SevenZipFile, member: str, writer: _QueueWriter) -> None:
-        try:
-            archive.extract(targets=[member], factory=_QueueWriterFactory(writer))
-            outcome: Any = _END
-        except _Cancelled:
-            return
-        except BaseException as err:  # handed to the reading thread, which raises it there
-            outcome = err
-        while not self._cancelled.is_set():
-            try:
-                self._chunks.put(outcome, timeout=0.1)
-                return
-            except queue.Full:
-                continue
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        while not self._pending:
-            if self._done:
-                return 0
-            item = self._chunks.get()
-            if item is _END:
-                self._done = True
-                return 0
-            if isinstance(item, BaseException):
-                self._done = True
-                raise Corrupt7zArchive(f"{type(item).__name__}: {item}") from item
-            self._pending = memoryview(item)
-        n = min(len(buffer), len(self._pending))
-        buffer[:n] = self._pending[:n]
-        self._pending = self._pending[n:]
-        return n
-
-    def close(self) -> None:
-        if not self.closed:
-            self._cancelled.set()
-            while self._thread.is_alive():
-                try:
-                    self._chunks.get(timeout=0.1)
-                except queue.Empty:
-                    continue
-            self._thread.join()
-        super().close()
+# Tables: a plain (or compressed) file, or a member of a .7z site archive
 
 
 @contextmanager
@@ -221,16 +99,8 @@ def open_dump_table(path: str, stream: BinaryIO, member: str) -> Iterator[Binary
     if not path.lower().endswith(".7z"):
         yield stream
         return
-    try:
-        archive = py7zr.SevenZipFile(stream, mode="r")
-    except (py7zr.exceptions.ArchiveError, ValueError, EOFError) as err:
-        raise Corrupt7zArchive(f"not a readable .7z archive ({type(err).__name__}: {err})") from err
-    with archive:
-        names = [n for n in archive.getnames() if posixpath.basename(n) == member]
-        if not names:
-            raise MissingArchiveMember(f"no {member} in the archive")
-        with SevenZipMemberStream(archive, names[0]) as raw, io.BufferedReader(raw, buffer_size=1 << 20) as lines:
-            yield lines
+    with open_member(stream, member) as lines:
+        yield lines
 
 
 # ---------------------------------------------------------------------------------------------
@@ -284,8 +154,6 @@ def _question_text(question: dict[str, Any]) -> str:
 
 
 class StackExchangeSource(FileSource):
-    kind = "stackexchange"
-
     def read(self, pipeline: beam.Pipeline) -> SourceOutput:
         mode = self.options.mode
         if mode == "title_body":
@@ -380,7 +248,7 @@ class StackExchangeSource(FileSource):
             return match_paths(self.options.post_links, where)
         paths = sorted({sibling_post_links(p) for p in self.paths})
         for path in paths:
-            if not FileSystems.exists(path):
+            if not exists(path):
                 raise ConfigError(f"{where}: {path} (beside the Posts file) does not exist; name the PostLinks files in post_links")
         return paths
 
