@@ -27,7 +27,7 @@ from typing import Any
 from mining_realdata import REALDATA, load_sources
 
 from mining.negatives import mine_hard_negatives, normalise_text
-from mining.teacher import get_teacher
+from embedding.models import get_teacher
 from schemas.recipe import MiningConfig, TeacherConfig
 from schemas.record import PairRecord
 

@@ -26,8 +26,8 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from mining.search import build_index, cached_document_embeddings
-from mining.teacher import Teacher
+from embedding.search import build_index, cached_document_embeddings
+from embedding.models import Teacher
 from schemas.recipe import MiningConfig
 from schemas.record import DroppedRecord, PairRecord, dropped
 

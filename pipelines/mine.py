@@ -25,8 +25,8 @@ import torch
 from apache_beam.io.filesystems import FileSystems
 
 from mining.negatives import MINE_STAGE, NO_KEY, TOO_FEW, CandidateBatch, pad_keys, search_depth, select_negatives, text_keys
-from mining.search import merge_topk, topk_search
-from mining.teacher import get_teacher
+from embedding.search import merge_topk, topk_search
+from embedding.models import get_teacher
 from pipelines.build import prepare_output, withhold
 from pipelines.funnel import Funnel, build_funnel, counter_values
 from pipelines.options import make_pipeline, pipeline_options

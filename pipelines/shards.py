@@ -8,7 +8,6 @@ leaves a folder that looks complete.
 """
 from __future__ import annotations
 
-import hashlib
 import math
 from typing import Any, Callable, Iterable, Iterator
 
@@ -21,6 +20,7 @@ from pipelines.funnel import Funnel
 from schemas.manifest import COUNTS, MANIFEST, SHARD_PATTERN, Manifest, ShardInfo
 from schemas.record import PairRecord, records_to_table
 from schemas.shards import encode_record, write_shard
+from text.hashing import bucket
 
 
 def join(folder: str, name: str) -> str:
@@ -39,10 +39,6 @@ def write_atomically(path: str, write: Callable[[Any], Any]) -> Any:
         FileSystems.delete([path])
     FileSystems.rename([temporary], [path])
     return result
-
-
-def shard_of(key: str, num_shards: int) -> int:
-    return int(hashlib.sha1(key.encode("utf-8")).hexdigest()[:12], 16) % num_shards
 
 
 def shard_name(prefix: str, index: int) -> str:
@@ -106,7 +102,7 @@ class WriteShards(beam.PTransform):
         return (
             items
             | "assign shard" >> beam.Map(
-                lambda item, n: (shard_of(key(item), max(1, math.ceil(n / per_shard))), item),
+                lambda item, n: (bucket(key(item), max(1, math.ceil(n / per_shard))), item),
                 n=beam.pvalue.AsSingleton(total),
             )
             | "group shard" >> beam.GroupByKey()

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from mining.negatives import mine_hard_negatives
-from mining.teacher import get_teacher
+from embedding.models import get_teacher
 from pipelines.cli import main
 from schemas.recipe import load_recipe
 from schemas.record import new_record

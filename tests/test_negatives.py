@@ -22,7 +22,7 @@ from mining.negatives import (
     select_negatives,
     text_keys,
 )
-from mining.teacher import get_teacher
+from embedding.models import get_teacher
 from schemas.recipe import MiningConfig, TeacherConfig
 from schemas.record import new_record
 
