@@ -126,7 +126,7 @@ class MinedNegatives:
 
 def search_depth(config: MiningConfig, positive_slots: np.ndarray) -> np.ndarray:
     """Results to search per query so the window survives removing the query's ``positive_slots`` positives
-    (corpus documents whose normalised text is one of its positives)."""
+    (corpus documents whose key is one of its positives')."""
     return config.range_max + positive_slots
 
 
@@ -298,6 +298,7 @@ class MiningCorpus:
 
 
 def mining_corpus(texts: Iterable[str]) -> MiningCorpus:
+    """The corpus of ``texts``: the smallest text of each key (the Beam job's ``CombinePerKey(min)``)."""
     by_key: dict[int, str] = {}
     for text in texts:
         key = text_key(text)
