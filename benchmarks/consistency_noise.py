@@ -20,10 +20,11 @@ from collections import defaultdict
 
 from mining_realdata import load_sources
 
-from filters.consistency import ConsistencyScorer, chunk_of, num_chunks
-from mining.teacher import get_teacher
+from embedding.models import get_teacher
+from filters.consistency import ConsistencyScorer, num_chunks
 from schemas.recipe import ConsistencyConfig, TeacherConfig
 from schemas.record import PairRecord
+from text.hashing import bucket
 
 
 def plant_noise(records: list[PairRecord], share: float, seed: int) -> tuple[list[PairRecord], set[str]]:
@@ -45,7 +46,7 @@ def removed_ids(records: list[PairRecord], scorer: ConsistencyScorer, chunk_size
     chunks = num_chunks(len(records), chunk_size)
     members: dict[int, list[PairRecord]] = defaultdict(list)
     for record in records:
-        members[chunk_of(record["id"], chunks)].append(record)
+        members[bucket(record["id"], chunks)].append(record)
     removed = set()
     for chunk in members.values():
         chunk = copy.deepcopy(chunk)

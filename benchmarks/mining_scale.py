@@ -16,8 +16,8 @@ import time
 
 from mining_realdata import load_sources
 
+from embedding.models import get_teacher
 from mining.negatives import mine_hard_negatives
-from mining.teacher import get_teacher
 from schemas.recipe import MiningConfig, TeacherConfig
 from schemas.record import PairRecord, new_record
 

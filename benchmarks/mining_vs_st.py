@@ -26,10 +26,11 @@ from typing import Any
 
 from mining_realdata import REALDATA, load_sources
 
-from mining.negatives import mine_hard_negatives, normalise_text
-from mining.teacher import get_teacher
+from embedding.models import get_teacher
+from mining.negatives import mine_hard_negatives
 from schemas.recipe import MiningConfig, TeacherConfig
 from schemas.record import PairRecord
+from text.forms import matching_form
 
 ST_BATCH_SIZE = 256  # TeacherConfig's default batch size; sentence-transformers' own default is 32
 MARGIN_BOUNDARY = 1e-4
@@ -112,18 +113,18 @@ def child(side: str, root: Path, rows: int | None, config: MiningConfig, out: Pa
 def explain(key: str, ours: Any, theirs: Any, records: list[PairRecord], threshold_of: dict[str, float]) -> str:
     """The first rule that accounts for a row whose negatives differ."""
     query, _ = json.loads(key)
-    group = normalise_text(query)
-    variants = {r["query"] for r in records if normalise_text(r["query"]) == group}
-    positives = {normalise_text(r["document"]) for r in records if normalise_text(r["query"]) == group}
-    st_negatives = [normalise_text(n) for n in (theirs or {}).get("negatives", [])]
+    group = matching_form(query)
+    variants = {r["query"] for r in records if matching_form(r["query"]) == group}
+    positives = {matching_form(r["document"]) for r in records if matching_form(r["query"]) == group}
+    st_negatives = [matching_form(n) for n in (theirs or {}).get("negatives", [])]
     if len(variants) > 1:
-        return "query has case/space variants: pairmill groups them as one query, sentence-transformers does not"
+        return "query has case/punctuation/space variants: pairmill groups them as one query, sentence-transformers does not"
     if group in st_negatives:
         return "sentence-transformers picked the query's own text as a negative (pairmill skips it)"
     if positives & set(st_negatives):
-        return "sentence-transformers picked a case/space variant of a positive (pairmill compares normalised text)"
+        return "sentence-transformers picked a case/punctuation/space variant of a positive (pairmill compares texts in their matching form)"
     if len(set(st_negatives)) < len(st_negatives):
-        return "sentence-transformers picked the same text twice up to case/space (pairmill skips repeats)"
+        return "sentence-transformers picked the same text twice up to case/punctuation/space (pairmill skips repeats)"
     differing = []
     for side in (ours, theirs):
         if side:
@@ -142,7 +143,7 @@ def compare(records: list[PairRecord], ours: dict[str, Any], theirs: dict[str, A
     positive_scores: dict[str, list[float]] = defaultdict(list)
     for key, row in ours.items():
         if row:
-            positive_scores[normalise_text(json.loads(key)[0])].append(row["positive_score"])
+            positive_scores[matching_form(json.loads(key)[0])].append(row["positive_score"])
     threshold_of = defaultdict(lambda: float("nan"), {g: min(s) - abs(min(s)) * 0.05 for g, s in positive_scores.items()})
     keys = sorted(set(ours) | set(theirs))
     reasons: Counter[str] = Counter()

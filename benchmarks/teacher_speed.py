@@ -24,9 +24,9 @@ import torch
 
 from mining_realdata import load_sources
 
+from embedding.models import Teacher, wordllama_files
+from embedding.search import topk_search
 from filters.consistency import ConsistencyScorer, own_document_ranks
-from mining.search import topk_search
-from mining.teacher import Teacher, wordllama_files
 from schemas.recipe import ConsistencyConfig, TeacherConfig
 
 H100_SXM_BF16_DENSE_TFLOPS = 989.0

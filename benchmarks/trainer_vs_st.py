@@ -30,8 +30,9 @@ import torch  # noqa: E402
 import yaml  # noqa: E402
 
 from tests.helpers import write_dataset  # noqa: E402
+from text.hashing import in_fraction  # noqa: E402
 from trainer.config import load_train_config  # noqa: E402
-from trainer.data import is_held_out, open_training_sets  # noqa: E402
+from trainer.data import open_training_sets  # noqa: E402
 from trainer.evaluate import evaluate, held_out_set  # noqa: E402
 from trainer.model import Encoder, build_bert_student, load_student, resolve_device  # noqa: E402
 from trainer.runlog import read_metrics  # noqa: E402
@@ -181,7 +182,7 @@ def run_sentence_transformers(config_path: str, work: Path, max_tokens: int) -> 
 def _training_records(path: str, fraction: float) -> list[dict[str, Any]]:
     from storage.builds import iter_records
 
-    return [r for r in iter_records(path) if not is_held_out(r["id"], fraction)]
+    return [r for r in iter_records(path) if not in_fraction(r["id"], fraction)]
 
 
 def mean(values: dict[str, float]) -> float:

@@ -9,16 +9,15 @@ the verdict is the same from run to run and does not hinge on floating-point noi
 """
 from __future__ import annotations
 
-import hashlib
 import math
 from typing import ClassVar
 
 import numpy as np
 import torch
 
-from mining.search import DEFAULT_CORPUS_CHUNK, as_tensor
+from embedding.models import Teacher, get_teacher
+from embedding.search import DEFAULT_CORPUS_CHUNK, as_tensor
 from filters.base import RecordFilter
-from mining.teacher import Teacher, get_teacher
 from schemas.recipe import ConsistencyConfig
 from schemas.record import PairRecord
 
@@ -26,14 +25,9 @@ INCONSISTENT = "inconsistent"
 
 
 def num_chunks(num_records: int, chunk_size: int) -> int:
-    """Chunks of at most about ``chunk_size`` records (at least one)."""
+    """Chunks of at most about ``chunk_size`` records (at least one); a record's chunk is
+    ``text.hashing.bucket(record_id, chunks)``."""
     return max(1, math.ceil(num_records / chunk_size))
-
-
-def chunk_of(record_id: str, chunks: int) -> int:
-    """The chunk a record belongs to: a stable hash of its id (the same on every run and machine)."""
-    digest = hashlib.blake2b(record_id.encode("utf-8"), digest_size=8).digest()
-    return int.from_bytes(digest, "big") % chunks
 
 
 def default_tie_tolerance(dtype: torch.dtype) -> float:

@@ -9,7 +9,6 @@ lay out the shingles as byte spans, hash them, and fold the permuted values into
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Literal, Sequence
 
@@ -17,27 +16,22 @@ import numpy as np
 
 from filters import minhash_kernels as kernels
 from schemas.record import PairRecord
+from text.forms import matching_form
 
 Scheme = Literal["affine32", "legacy"]
 ShingleHash = Literal["sha1", "murmur3"]
 ShingleField = Literal["document", "query", "pair"]
 
-_NON_WORD = re.compile(r"[\W_]+")
 _MERSENNE_PRIME = np.uint64((1 << 61) - 1)
 _MAX_HASH32 = np.uint32(0xFFFFFFFF)
 
 
-def normalize(text: str) -> str:
-    """Lowercase; every run of punctuation, symbols and whitespace becomes one space; no edge spaces."""
-    return _NON_WORD.sub(" ", text.lower()).strip()
-
-
 def shingles(text: str, ngram: int) -> list[str]:
-    """Word n-grams of the normalised text; a text shorter than ``ngram`` words is one shingle, an empty one none.
+    """Word n-grams of the text's matching form; a text shorter than ``ngram`` words is one shingle, an empty one none.
 
     The reference definition: :func:`shingle_spans` gives the same shingles for a whole batch at once.
     """
-    words = normalize(text).split()
+    words = matching_form(text).split()
     if len(words) <= ngram:
         return [" ".join(words)] if words else []
     return [" ".join(words[i : i + ngram]) for i in range(len(words) - ngram + 1)]
@@ -69,7 +63,7 @@ def shingle_spans(texts: Sequence[str], ngram: int) -> ShingleSpans:
     """The shingles of :func:`shingles` for many texts at once, without building one string per shingle.
 
     ASCII texts (the common case) go to the compiled loop as they are, which folds them byte by byte; other
-    texts need Unicode's lowercasing and word characters, so Python normalises them first, and the loop
+    texts need Unicode's lowercasing and word characters, so Python takes their matching form first, and the loop
     leaves their (already folded) bytes as they are.
     """
     joined = "".join(texts)
@@ -77,7 +71,7 @@ def shingle_spans(texts: Sequence[str], ngram: int) -> ShingleSpans:
         parts: Sequence[str | bytes] = texts
         raw_bytes = joined.encode("ascii")
     else:
-        parts = [t.encode("ascii") if t.isascii() else normalize(t).encode("utf-8") for t in texts]
+        parts = [t.encode("ascii") if t.isascii() else matching_form(t).encode("utf-8") for t in texts]
         raw_bytes = b"".join(parts)  # type: ignore[arg-type]
     offsets = np.zeros(len(parts) + 1, dtype=np.int64)
     np.cumsum(np.fromiter(map(len, parts), dtype=np.int64, count=len(parts)), out=offsets[1:])

@@ -81,8 +81,8 @@ def fmix32(h: np.uint32) -> np.uint32:
     return xor32(h, shr32(h, np.uint32(16)))
 
 
-# ASCII bytes as normalisation folds them: letters lowercased, digits kept, everything else a space. Bytes of
-# 128 and above are left alone: they only occur in texts that Python has already normalised.
+# ASCII bytes as ``text.forms.matching_form`` folds them: letters lowercased, digits kept, everything else a
+# space. Bytes of 128 and above are left alone: they only occur in texts already in their matching form.
 FOLD = np.array([c | 0x20 if chr(c).isalpha() else c if chr(c).isdigit() else 32 for c in range(128)] + list(range(128, 256)), dtype=np.uint8)
 
 

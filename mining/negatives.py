@@ -1,10 +1,15 @@
 """Hard-negative selection from a teacher's top-k search, with the false-negative guards of NV-Retriever.
 
-Texts are compared by key: a 63-bit hash of the normalised text (casefolded, whitespace collapsed), so a
-corpus larger than memory needs only 8 bytes per document to check "is this the positive again?".
+Texts are compared by key: ``text.hashing.text_key``, a 63-bit hash of the text's matching form (the form
+exact dedup compares: case, punctuation and whitespace folded), so a corpus larger than memory needs only 8
+bytes per document to check "is this the positive again?".
+
+Rows whose queries share a key are one query (``group_queries``): searched once, with every row's document
+as its positives, the lowest positive score as the margins' reference (``positive_scores``), and the same
+negatives for every row. The in-memory miner here and the Beam job (pipelines/mine.py) share these steps.
 
 Per query, candidates are the search results best first. Policies (``MiningConfig``):
-- every candidate whose key is one of the query's positives (all rows with the same normalised query are its
+- every candidate whose key is one of the query's positives (all rows of the query's group are its
   positives) is removed before ranking, so positives never take a slot of the window;
 - the window is ranks ``range_min`` .. ``range_max - 1`` of what remains;
 - inside the window a candidate is skipped if its text equals the query's, repeats an earlier candidate's,
@@ -18,23 +23,23 @@ Per query, candidates are the search results best first. Policies (``MiningConfi
 """
 from __future__ import annotations
 
-import hashlib
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
 
-from mining.search import build_index, cached_document_embeddings
-from mining.teacher import Teacher
+from embedding.models import Teacher
+from embedding.search import CorpusIndex, build_index, cached_document_embeddings
 from schemas.recipe import MiningConfig
-from schemas.record import DroppedRecord, PairRecord, dropped
+from schemas.record import DroppedRecord, PairRecord, RecordMeta, dropped
+from text.hashing import stable_hash, text_key
 
 NO_KEY = -1
-KEY_MASK = (1 << 63) - 1
 PAD_DRAW_ROUNDS = 8
 MINE_STAGE = "mine"
+TOO_FEW_REASON = "too_few_negatives"
 
 FULL = "full"
 FEWER = "fewer"
@@ -43,22 +48,71 @@ TOO_FEW = "too_few"
 """Outcomes of a row: enough negatives, kept with fewer, padded with random documents, or dropped."""
 
 
-def normalise_text(text: str) -> str:
-    return " ".join(text.casefold().split())
-
-
 def text_keys(texts: Sequence[str]) -> np.ndarray:
-    """int64 keys (>= 0) of the normalised texts; equal keys mean equal normalised text."""
-    keys = np.empty(len(texts), dtype=np.int64)
-    for i, text in enumerate(texts):
-        digest = hashlib.blake2b(normalise_text(text).encode("utf-8"), digest_size=8).digest()
-        keys[i] = int.from_bytes(digest, "big") & KEY_MASK
-    return keys
+    """int64 ``text_key`` of each text (>= 0); equal keys mean the same text in its matching form."""
+    return np.fromiter(map(text_key, texts), dtype=np.int64, count=len(texts))
 
 
 def row_rng(seed: int, row_id: str) -> np.random.Generator:
-    digest = hashlib.blake2b(f"{seed}/{row_id}".encode("utf-8"), digest_size=8).digest()
-    return np.random.default_rng(int.from_bytes(digest, "big"))
+    return np.random.default_rng(stable_hash(f"{seed}/{row_id}"))
+
+
+@dataclass
+class QueryGroups:
+    """Rows grouped by their query's key: each group is one query, searched once, its rows' negatives shared."""
+
+    rows: list[list[int]]
+    """Per group, its rows (positions in the input), lowest id first: the first row's query is embedded and
+    its id seeds sampling and padding."""
+    group_of_row: np.ndarray
+    """(rows,) int64: each row's group."""
+    query_keys: np.ndarray
+    """(groups,) int64: the text key of each group's query."""
+    positive_keys: list[list[int]]
+    """Per group, the distinct text keys of its rows' documents, ascending."""
+
+    @property
+    def seed_rows(self) -> list[int]:
+        return [rows[0] for rows in self.rows]
+
+
+def group_queries(query_keys: np.ndarray, document_keys: np.ndarray, row_ids: Sequence[str]) -> QueryGroups:
+    """Rows (given by the keys of their query and document, and their ids) grouped by query key, groups in
+    order of first appearance."""
+    members: dict[int, list[int]] = {}
+    for row, key in enumerate(query_keys.tolist()):
+        members.setdefault(key, []).append(row)
+    rows = [sorted(group, key=lambda row: row_ids[row]) for group in members.values()]
+    group_of_row = np.empty(len(query_keys), dtype=np.int64)
+    for group, group_rows in enumerate(rows):
+        group_of_row[group_rows] = group
+    return QueryGroups(
+        rows=rows,
+        group_of_row=group_of_row,
+        query_keys=np.array(list(members), dtype=np.int64),
+        positive_keys=[sorted(set(document_keys[group_rows].tolist())) for group_rows in rows],
+    )
+
+
+def embed_group_queries(teacher: Teacher, records: Sequence[PairRecord], groups: QueryGroups) -> torch.Tensor:
+    """(groups x dim) the teacher's embedding of each group's query (its first row's)."""
+    return teacher.encode_queries([records[row]["query"] for row in groups.seed_rows])
+
+
+def positive_scores(query_embeddings: torch.Tensor, document_embeddings: torch.Tensor, groups: QueryGroups) -> tuple[np.ndarray, np.ndarray]:
+    """(rows,) each row's document scored against its group's query, and (groups,) the lowest score of each
+    group's rows: the positive score the margins are measured from (the safe side)."""
+    row_queries = query_embeddings[torch.from_numpy(groups.group_of_row).to(query_embeddings.device)]
+    row_scores = (row_queries.float() * document_embeddings.float()).sum(dim=1).cpu().numpy()
+    group_scores = np.full(len(groups.rows), np.inf, dtype=np.float32)
+    np.minimum.at(group_scores, groups.group_of_row, row_scores)
+    return row_scores, group_scores
+
+
+def mined_row(record: PairRecord, negatives: list[str], positive_score: float, negative_scores: Sequence[float]) -> PairRecord:
+    """The record with its negatives (best first) and the scores in meta (positive_score, negative_scores)."""
+    meta: RecordMeta = {**record["meta"], "positive_score": float(positive_score), "negative_scores": [float(s) for s in negative_scores]}
+    return {**record, "negatives": negatives, "meta": meta}
 
 
 @dataclass
@@ -72,7 +126,7 @@ class MinedNegatives:
 
 def search_depth(config: MiningConfig, positive_slots: np.ndarray) -> np.ndarray:
     """Results to search per query so the window survives removing the query's ``positive_slots`` positives
-    (corpus documents whose normalised text is one of its positives)."""
+    (corpus documents whose key is one of its positives')."""
     return config.range_max + positive_slots
 
 
@@ -234,58 +288,59 @@ class MiningResult:
     outcomes: Counter[str] = field(default_factory=Counter)
 
 
-def mine_hard_negatives(
-    records: Sequence[PairRecord],
-    corpus_texts: Sequence[str] | None,
-    teacher: Teacher,
+@dataclass
+class MiningCorpus:
+    """The documents negatives are drawn from: one text per key (the smallest), in key order, as the Beam job
+    reads its corpus (so both break equal scores alike)."""
+
+    texts: list[str]
+    keys: np.ndarray
+
+
+def mining_corpus(texts: Iterable[str]) -> MiningCorpus:
+    """The corpus of ``texts``: the smallest text of each key (the Beam job's ``CombinePerKey(min)``)."""
+    by_key: dict[int, str] = {}
+    for text in texts:
+        key = text_key(text)
+        if key not in by_key or text < by_key[key]:
+            by_key[key] = text
+    keys = sorted(by_key)
+    return MiningCorpus([by_key[key] for key in keys], np.array(keys, dtype=np.int64))
+
+
+def document_embeddings(teacher: Teacher, records: Sequence[PairRecord], corpus: MiningCorpus, corpus_embeddings: torch.Tensor) -> torch.Tensor:
+    """(rows x dim) each record's document embedded: taken from the corpus where it is a corpus text, else encoded."""
+    position = {text: i for i, text in enumerate(corpus.texts)}
+    rows = np.array([position.get(r["document"], -1) for r in records], dtype=np.int64)
+    embedded = corpus_embeddings[torch.from_numpy(np.maximum(rows, 0)).to(corpus_embeddings.device)]
+    missing = np.flatnonzero(rows < 0)
+    if len(missing):
+        encoded = teacher.encode_documents([records[i]["document"] for i in missing.tolist()])
+        embedded[torch.from_numpy(missing).to(embedded.device)] = encoded.to(embedded.dtype)
+    return embedded
+
+
+def _search_and_select(
+    index: CorpusIndex,
+    corpus_embeddings: torch.Tensor,
+    corpus: MiningCorpus,
+    query_embeddings: torch.Tensor,
+    groups: QueryGroups,
+    group_scores: np.ndarray,
+    row_ids: Sequence[str],
     config: MiningConfig,
-) -> MiningResult:
-    """Fill ``negatives`` (and meta positive_score / negative_scores) for in-memory records.
+) -> list[MinedNegatives]:
+    """Each group's negatives: search in batches of similar depth, select, and search deeper where needed.
 
-    The corpus is ``corpus_texts`` or, when None, the records' own documents; exact repeats are searched
-    once. Rows sharing a normalised query are searched once and get the same negatives.
+    Top sampling needs only the first num_negatives survivors: search shallow, and deeper only for queries
+    whose survivors ran out before their window did. The result is the same as searching full depth.
     """
-    corpus = list(dict.fromkeys(corpus_texts if corpus_texts is not None else [r["document"] for r in records]))
-    corpus_keys = text_keys(corpus)
-    query_row_keys = text_keys([r["query"] for r in records])
-
-    groups: dict[int, list[int]] = defaultdict(list)
-    for row, key in enumerate(query_row_keys.tolist()):
-        groups[key].append(row)
-    group_rows = list(groups.values())
-    group_of_row = np.empty(len(records), dtype=np.int64)
-    for group, rows in enumerate(group_rows):
-        group_of_row[rows] = group
-
-    if corpus_texts is None:
-        corpus_position = {text: i for i, text in enumerate(corpus)}
-        document_rows = np.array([corpus_position[r["document"]] for r in records], dtype=np.int64)
-        document_keys = corpus_keys[document_rows]
-    else:
-        document_keys = text_keys([r["document"] for r in records])
-    corpus_key_counts = Counter(corpus_keys.tolist())
-    positive_keys = [list(dict.fromkeys(document_keys[rows].tolist())) for rows in group_rows]
-    slots = np.array([sum(corpus_key_counts[k] for k in keys) for keys in positive_keys], dtype=np.int64)
-
-    corpus_embeddings = cached_document_embeddings(teacher, corpus, config.cache_dir)
-    query_embeddings = teacher.encode_queries([records[rows[0]]["query"] for rows in group_rows])
-    if corpus_texts is None:
-        document_embeddings = corpus_embeddings[torch.from_numpy(document_rows).to(corpus_embeddings.device)]
-    else:
-        document_embeddings = teacher.encode_documents([r["document"] for r in records])
-    row_query_embeddings = query_embeddings[torch.from_numpy(group_of_row).to(query_embeddings.device)]
-    row_positive_scores = (row_query_embeddings.float() * document_embeddings.float()).sum(dim=1).cpu().numpy()
-    group_positive_scores = np.full(len(group_rows), np.inf, dtype=np.float32)
-    np.minimum.at(group_positive_scores, group_of_row, row_positive_scores)
-    group_query_keys = query_row_keys[[rows[0] for rows in group_rows]]
-
-    index = build_index(corpus_embeddings, config.index, config.query_batch)
+    key_counts = Counter(corpus.keys.tolist())
+    slots = np.array([sum(key_counts[k] for k in keys) for keys in groups.positive_keys], dtype=np.int64)
     full_depth = search_depth(config, slots)
-    # Top sampling needs only the first num_negatives survivors: search shallow, and deeper only for queries
-    # whose survivors ran out before their window did. The result is the same as searching full depth.
     depth = full_depth if config.sampling == "random" else np.minimum(full_depth, slots + config.range_min + 4 * config.num_negatives + 16)
-    chosen: list[MinedNegatives | None] = [None] * len(group_rows)
-    pending = np.arange(len(group_rows))
+    chosen: dict[int, MinedNegatives] = {}
+    pending = np.arange(len(groups.rows))
     while len(pending):
         deeper: list[int] = []
         for batch in (pending[b] for b in depth_batches(depth[pending], config.query_batch)):
@@ -299,13 +354,13 @@ def mine_hard_negatives(
             candidates = CandidateBatch(
                 indices=indices,
                 scores=scores,
-                keys=np.where(indices >= 0, corpus_keys[np.maximum(indices, 0)], NO_KEY),
-                positive_scores=group_positive_scores[batch],
-                positive_keys=pad_keys([positive_keys[g] for g in batch]),
-                query_keys=group_query_keys[batch],
-                row_ids=[records[group_rows[g][0]]["id"] for g in batch],
+                keys=np.where(indices >= 0, corpus.keys[np.maximum(indices, 0)], NO_KEY),
+                positive_scores=group_scores[batch],
+                positive_keys=pad_keys([groups.positive_keys[g] for g in batch]),
+                query_keys=groups.query_keys[batch],
+                row_ids=[row_ids[g] for g in batch],
             )
-            mined = select_negatives(candidates, config, corpus_keys=corpus_keys, pad_scores=pad_scores)
+            mined = select_negatives(candidates, config, corpus_keys=corpus.keys, pad_scores=pad_scores)
             searched, corpus_exhausted = indices.shape[1], indices.shape[1] < depth[batch].max() or (indices[:, -1] < 0).any()
             for group, negatives in zip(batch.tolist(), mined):
                 if negatives.outcome != FULL and searched < full_depth[group] and not corpus_exhausted:
@@ -314,15 +369,42 @@ def mine_hard_negatives(
                 else:
                     chosen[group] = negatives
         pending = np.array(deeper, dtype=np.int64)
+    return [chosen[group] for group in range(len(groups.rows))]
 
+
+def _assemble(
+    records: Sequence[PairRecord], groups: QueryGroups, chosen: list[MinedNegatives], row_scores: np.ndarray, corpus: MiningCorpus
+) -> MiningResult:
+    """Every row with its group's negatives, or dropped when its group has too few; outcomes counted per row."""
     result = MiningResult(kept=[], dropped=[])
     for row, record in enumerate(records):
-        mined = chosen[group_of_row[row]]
-        assert mined is not None
+        mined = chosen[int(groups.group_of_row[row])]
         result.outcomes[mined.outcome] += 1
         if mined.outcome == TOO_FEW:
-            result.dropped.append(dropped(record, MINE_STAGE, "too_few_negatives"))
-            continue
-        meta = {**record["meta"], "positive_score": float(row_positive_scores[row]), "negative_scores": mined.scores}
-        result.kept.append({**record, "negatives": [corpus[i] for i in mined.indices], "meta": meta})
+            result.dropped.append(dropped(record, MINE_STAGE, TOO_FEW_REASON))
+        else:
+            result.kept.append(mined_row(record, [corpus.texts[i] for i in mined.indices], row_scores[row], mined.scores))
     return result
+
+
+def mine_hard_negatives(
+    records: Sequence[PairRecord],
+    corpus_texts: Sequence[str] | None,
+    teacher: Teacher,
+    config: MiningConfig,
+) -> MiningResult:
+    """Fill ``negatives`` (and meta positive_score / negative_scores) for in-memory records.
+
+    The corpus is ``corpus_texts`` or, when None, the records' own documents, one text per key
+    (``mining_corpus``). Rows whose queries share a key are searched once and get the same negatives.
+    """
+    corpus = mining_corpus(corpus_texts if corpus_texts is not None else (r["document"] for r in records))
+    groups = group_queries(text_keys([r["query"] for r in records]), text_keys([r["document"] for r in records]), [r["id"] for r in records])
+    corpus_embeddings = cached_document_embeddings(teacher, corpus.texts, config.cache_dir)
+    query_embeddings = embed_group_queries(teacher, records, groups)
+    row_scores, group_scores = positive_scores(query_embeddings, document_embeddings(teacher, records, corpus, corpus_embeddings), groups)
+
+    index = build_index(corpus_embeddings, config.index, config.query_batch)
+    seed_ids = [records[row]["id"] for row in groups.seed_rows]
+    chosen = _search_and_select(index, corpus_embeddings, corpus, query_embeddings, groups, group_scores, seed_ids, config)
+    return _assemble(records, groups, chosen, row_scores, corpus)

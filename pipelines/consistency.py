@@ -14,14 +14,15 @@ from functools import partial
 
 import apache_beam as beam
 
-from filters.consistency import ConsistencyScorer, chunk_of, num_chunks
+from filters.consistency import ConsistencyScorer, num_chunks
 from pipelines.stages import DROPPED, FilterBatchFn, StageOutput
 from schemas.recipe import ConsistencyConfig
 from schemas.record import PairRecord
+from text.hashing import bucket
 
 
 def _key_by_chunk(record: PairRecord, total: int, chunk_size: int) -> tuple[int, PairRecord]:
-    return chunk_of(record["id"], num_chunks(total, chunk_size)), record
+    return bucket(record["id"], num_chunks(total, chunk_size)), record
 
 
 def _sorted_chunk(chunk: int, records: list[PairRecord]) -> list[PairRecord]:

@@ -8,7 +8,6 @@ leaves a folder that looks complete.
 """
 from __future__ import annotations
 
-import hashlib
 import math
 from typing import Any, Callable, Iterable, Iterator
 
@@ -21,10 +20,7 @@ from schemas.manifest import COUNTS, MANIFEST, SHARD_PATTERN, Manifest, ShardInf
 from schemas.record import PairRecord, encode_record, records_to_table
 from storage.builds import write_shard
 from storage.files import join, write_atomically, write_bytes, write_text
-
-
-def shard_of(key: str, num_shards: int) -> int:
-    return int(hashlib.sha1(key.encode("utf-8")).hexdigest()[:12], 16) % num_shards
+from text.hashing import bucket
 
 
 def shard_name(prefix: str, index: int) -> str:
@@ -88,7 +84,7 @@ class WriteShards(beam.PTransform):
         return (
             items
             | "assign shard" >> beam.Map(
-                lambda item, n: (shard_of(key(item), max(1, math.ceil(n / per_shard))), item),
+                lambda item, n: (bucket(key(item), max(1, math.ceil(n / per_shard))), item),
                 n=beam.pvalue.AsSingleton(total),
             )
             | "group shard" >> beam.GroupByKey()

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import json
 import re
-from importlib import metadata
 from dataclasses import asdict, dataclass, field
+from importlib import metadata
 from typing import Any, Literal
 
-FORMAT_VERSION = 1
+# 2: a record's shard is text.hashing.bucket of its id (blake2b); 1 used sha1.
+FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 WITHHELD_MANIFEST = "manifest.unbalanced.json"  # a build whose books did not balance
 COUNTS = "counts.json"

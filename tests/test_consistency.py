@@ -11,12 +11,13 @@ import pytest
 import torch
 from apache_beam.testing.util import assert_that, equal_to
 
-from filters.consistency import INCONSISTENT, ConsistencyScorer, chunk_of, num_chunks, own_document_ranks
-from mining.teacher import get_teacher
+from embedding.models import get_teacher
+from filters.consistency import INCONSISTENT, ConsistencyScorer, num_chunks, own_document_ranks
 from pipelines.consistency import ConsistencyFilter
 from pipelines.funnel import counter_values
 from schemas.recipe import ConsistencyConfig, TeacherConfig
 from schemas.record import PairRecord, new_record
+from text.hashing import bucket
 
 PAIRS = [
     ("How do volcanoes erupt?", "Volcanoes erupt when magma and gas pressure build up beneath the crust and lava bursts out of the vent."),
@@ -53,8 +54,8 @@ def scorer() -> ConsistencyScorer:
 
 def test_chunks_are_stable_hashes_of_the_id() -> None:
     ids = [f"ds/{i}" for i in range(4000)]
-    chunks = [chunk_of(i, 4) for i in ids]
-    assert chunks == [chunk_of(i, 4) for i in ids]
+    chunks = [bucket(i, 4) for i in ids]
+    assert chunks[:12] == [0, 0, 3, 0, 3, 1, 3, 0, 1, 1, 3, 0]  # golden values: the same on every run and machine
     assert all(c in range(4) for c in chunks)
     assert min(Counter(chunks).values()) > 800  # spread evenly
     assert num_chunks(0, 10) == 1 and num_chunks(10, 10) == 1 and num_chunks(11, 10) == 2
@@ -117,7 +118,7 @@ def test_beam_stage_scores_each_stable_chunk(scorer: ConsistencyScorer) -> None:
     chunks = num_chunks(len(records), config.chunk_size)
     expected_kept, expected_dropped = [], []
     for chunk in range(chunks):
-        members = copy.deepcopy([r for r in records if chunk_of(r["id"], chunks) == chunk])
+        members = copy.deepcopy([r for r in records if bucket(r["id"], chunks) == chunk])
         for record, verdict in zip(members, scorer.check_batch(members)):
             (expected_kept if verdict is None else expected_dropped).append(record["id"])
     assert set(expected_dropped) == swapped

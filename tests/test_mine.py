@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from embedding.models import get_teacher
 from mining.negatives import mine_hard_negatives
-from mining.teacher import get_teacher
 from pipelines.cli import main
 from schemas.recipe import load_recipe
 from schemas.record import new_record
@@ -22,13 +22,14 @@ TOPICS = {
 }
 
 
-def built(tmp_path: Path) -> list[dict]:
+def built(tmp_path: Path, extra: tuple[dict, ...] = ()) -> list[dict]:
     records = []
     for topic, (query, document) in TOPICS.items():
         for i in range(12):
             records.append(new_record("qa", f"{topic}-{i}", query.format(i=i), document.format(i=i), file="f", row=i))
     # Two rows share a query: both documents are its positives and must never come back as negatives.
     records.append(new_record("qa", "espresso-dup", TOPICS["espresso"][0].format(i=3), "A second good answer about espresso shot 3.", file="f", row=99))
+    records.extend(extra)
     write_dataset(tmp_path / "out" / "qa", "qa", records)
     return records
 
@@ -65,6 +66,21 @@ def test_partitioned_mining_equals_in_memory_mining(tmp_path: Path, partitions: 
 
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["datasets"]["qa_mined"]["balanced"] and report["mined"] == ["qa_mined"]
+
+
+def test_a_punctuation_variant_of_a_positive_is_no_negative(tmp_path: Path) -> None:
+    positive = TOPICS["espresso"][1].format(i=3)
+    variant = "Grind finer, and tamp evenly: a 25-second shot of espresso number 3 tastes sweeter!"
+    records = built(tmp_path, (new_record("qa", "variant", "Any tips for espresso shot 3?", variant, file="f", row=100),))
+    recipe_path = mine_recipe(tmp_path, relative_margin=None)
+    assert main(["mine", recipe_path, *FAST_RUNNER]) == 0
+    mined = {r["id"].split("/", 1)[1]: r for r in iter_records(str(tmp_path / "out" / "qa_mined"))}
+    for key in ("espresso-3", "espresso-dup", "variant"):
+        assert not {positive, variant} & set(mined[key]["negatives"]), key
+
+    recipe = load_recipe(recipe_path)
+    expected = mine_hard_negatives(records, None, get_teacher(recipe.mining.teacher), recipe.mining)
+    assert {r["id"].split("/", 1)[1]: r["negatives"] for r in expected.kept} == {key: r["negatives"] for key, r in mined.items()}
 
 
 def test_too_few_negatives_are_dropped_and_counted(tmp_path: Path) -> None:

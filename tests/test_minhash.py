@@ -15,13 +15,13 @@ from filters.minhash import (
     band_keys,
     jaccard,
     lsh_parameters,
-    normalize,
     optimal_bands,
     shingle_spans,
     shingle_text,
     shingles,
 )
 from filters.minhash_kernels import murmur3_32, sha1_head
+from text.forms import matching_form
 
 WORDS = "the quick brown fox jumps over a lazy dog while café owners in São Paulo count 42 beans".split()
 
@@ -36,9 +36,9 @@ def random_texts(rng: random.Random, count: int) -> list[str]:
 
 
 def test_normalize_folds_case_punctuation_and_whitespace() -> None:
-    assert normalize("  Hello,\tWORLD!!  It's  snake_case\n") == "hello world it s snake case"
-    assert normalize("Ça coûte 3€ — São Paulo") == "ça coûte 3 são paulo"
-    assert normalize("...") == ""
+    assert matching_form("  Hello,\tWORLD!!  It's  snake_case\n") == "hello world it s snake case"
+    assert matching_form("Ça coûte 3€ — São Paulo") == "ça coûte 3 são paulo"
+    assert matching_form("...") == ""
 
 
 def test_shingles_short_and_empty_texts() -> None:

@@ -8,23 +8,23 @@ import math
 import numpy as np
 import pytest
 
+from embedding.models import get_teacher
 from mining.negatives import (
     FEWER,
-    CandidateBatch,
     FULL,
     NO_KEY,
     PADDED,
     TOO_FEW,
+    CandidateBatch,
     depth_batches,
     mine_hard_negatives,
-    normalise_text,
     pad_keys,
     select_negatives,
     text_keys,
 )
-from mining.teacher import get_teacher
 from schemas.recipe import MiningConfig, TeacherConfig
 from schemas.record import new_record
+from text.forms import matching_form
 
 
 def config(**overrides) -> MiningConfig:
@@ -50,7 +50,7 @@ def test_text_keys_compare_normalised_text() -> None:
     keys = text_keys(["Hello  World", "hello world", "hello worlds", " HELLO\tWORLD "])
     assert keys[0] == keys[1] == keys[3] != keys[2]
     assert (keys >= 0).all() and keys.dtype == np.int64
-    assert normalise_text("  A\nB  ") == "a b"
+    assert matching_form("  A\nB  ") == "a b"
 
 
 def test_top_sampling_takes_the_best_candidates() -> None:
@@ -172,17 +172,17 @@ def reference_negatives(records, teacher, cfg: MiningConfig) -> dict[str, list[s
     corpus_embeddings = teacher.encode_documents(corpus).numpy()
     result = {}
     for record in records:
-        group = [r for r in records if normalise_text(r["query"]) == normalise_text(record["query"])]
+        group = [r for r in records if matching_form(r["query"]) == matching_form(record["query"])]
         query = teacher.encode_queries([group[0]["query"]]).numpy()[0]
         scores = corpus_embeddings @ query
-        positives = {normalise_text(r["document"]) for r in group}
+        positives = {matching_form(r["document"]) for r in group}
         positive_score = min(float(scores[corpus.index(r["document"])]) for r in group)
-        ranked = [i for i in sorted(range(len(corpus)), key=lambda i: (-scores[i], i)) if normalise_text(corpus[i]) not in positives]
+        ranked = [i for i in sorted(range(len(corpus)), key=lambda i: (-scores[i], i)) if matching_form(corpus[i]) not in positives]
         window = ranked[cfg.range_min : cfg.range_max]
         chosen = [
             corpus[i]
             for i in window
-            if normalise_text(corpus[i]) != normalise_text(record["query"])
+            if matching_form(corpus[i]) != matching_form(record["query"])
             and scores[i] <= positive_score - abs(positive_score) * cfg.relative_margin
         ][: cfg.num_negatives]
         result[record["id"]] = chosen if len(chosen) == cfg.num_negatives else None
@@ -220,6 +220,21 @@ def test_mining_from_a_separate_corpus_and_padding() -> None:
         assert RECORDS[2][1].upper() not in record["negatives"] or record["document"] != RECORDS[2][1]
         assert len(set(record["negatives"])) == len(record["negatives"])
         assert all(not math.isnan(s) for s in record["meta"]["negative_scores"])
+
+
+def test_a_punctuation_variant_of_a_positive_is_no_negative() -> None:
+    # Exact dedup treats these as one text (the matching form), so mining's positive guard must too.
+    variant = "Magma, and gas pressure push lava out of a volcano's vent!!"
+    assert matching_form(variant) == matching_form(RECORDS[0][1]) and variant != RECORDS[0][1]
+    teacher = get_teacher(TeacherConfig())
+    records = [new_record("demo", str(i), q, d, "f", i) for i, (q, d) in enumerate(RECORDS)]
+    records.append(new_record("demo", "variant", "Where does lava come from?", variant, "f", 99))
+    cfg = dataclasses.replace(MiningConfig(), num_negatives=3, range_max=8, relative_margin=None)
+    for corpus in (None, [d for _, d in RECORDS] + [variant]):
+        result = mine_hard_negatives(copy.deepcopy(records), corpus, teacher, cfg)
+        volcano = [r for r in result.kept if r["query"] == "How do volcanoes erupt?"]
+        assert len(volcano) == 2
+        assert all(variant not in r["negatives"] and RECORDS[0][1] not in r["negatives"] for r in volcano)
 
 
 @pytest.mark.realdata

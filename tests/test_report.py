@@ -34,7 +34,8 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("report")
     rows = [json.dumps({"id": i, "title": f"How do I descale kettle number {i}?", "text": f"Boil vinegar in kettle {i}, then rinse twice."}) for i in range(30)]
     rows += [
-        json.dumps({"id": 100, "title": "Why is <script>alert(1)</script> on my kettle?", "text": "It is a sticker & glue."}),
+        # id 107: its record lands in the first shard (text.hashing.bucket of the id) among the kept examples shown.
+        json.dumps({"id": 107, "title": "Why is <script>alert(1)</script> on my kettle?", "text": "It is a sticker & glue."}),
         json.dumps({"id": 101, "title": "How do I descale a long kettle?", "text": LONG_DOCUMENT}),
         json.dumps({"id": 102, "title": "How do I descale kettle number 3?", "text": "Boil vinegar in kettle 3, then rinse twice."}),
         json.dumps({"id": 103, "title": "How do I descale kettle number 4?", "text": "Boil vinegar in kettle 4, then rinse twice."}),

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from mining.search import build_index, cached_document_embeddings, merge_topk, texts_digest, topk_search
+from embedding.search import build_index, cached_document_embeddings, merge_topk, texts_digest, topk_search
 
 
 def unit_rows(n: int, dim: int, seed: int) -> np.ndarray:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from mining.teacher import Teacher, TeacherError, get_teacher
+from embedding.models import Teacher, TeacherError, get_teacher
 from schemas.recipe import TeacherConfig
 
 TEXTS = [

@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 
 from schemas.config import ConfigError
+from schemas.recipe import Prefixes
 from storage.builds import ShardError
 from tests.helpers import write_dataset
-from schemas.recipe import Prefixes
+from text.hashing import in_fraction
 from trainer.config import DataConfig
-from trainer.data import BatchSampler, RecordStream, is_held_out, open_training_sets
+from trainer.data import BatchSampler, RecordStream, open_training_sets
 from trainer.prefixes import CLASSIFICATION, CLUSTERING, SEARCH, resolve_prefixes, table_prefixes
-
 
 # Each topic has one word on the query side and an unrelated word on the document side: an untrained model
 # cannot match them, a trained one learns to.
@@ -65,11 +65,11 @@ def write_records(folder, records: list[dict[str, Any]], kind: str = "paired", p
 
 def test_held_out_is_a_stable_share_of_ids():
     ids = [f"quora/{i}" for i in range(20000)]
-    held = [i for i in ids if is_held_out(i, 0.1)]
+    held = [i for i in ids if in_fraction(i, 0.1)]
     assert 1800 < len(held) < 2200
-    assert held == [i for i in ids if is_held_out(i, 0.1)]
-    assert not any(is_held_out(i, 0.0) for i in ids[:1000])
-    assert all(is_held_out(i, 1.0) for i in ids[:1000])
+    assert held == [i for i in ids if in_fraction(i, 0.1)]
+    assert not any(in_fraction(i, 0.0) for i in ids[:1000])
+    assert all(in_fraction(i, 1.0) for i in ids[:1000])
 
 
 def _stream(path: str, seed: int = 0, buffer: int = 64, held_out: float = 0.1) -> RecordStream:
@@ -80,7 +80,7 @@ def _stream(path: str, seed: int = 0, buffer: int = 64, held_out: float = 0.1) -
 def test_stream_shuffles_covers_every_training_record_once_per_epoch_and_skips_held_out(tmp_path):
     records = make_records("pairs", 330)
     stream = _stream(write_records(str(tmp_path), records, per_shard=70))
-    training_ids = [r["id"] for r in records if not is_held_out(r["id"], 0.1)]
+    training_ids = [r["id"] for r in records if not in_fraction(r["id"], 0.1)]
     first = [stream.next()["id"] for _ in range(len(training_ids))]
     second = [stream.next()["id"] for _ in range(len(training_ids))]
     assert sorted(first) == sorted(training_ids) == sorted(second)

@@ -10,8 +10,9 @@ import torch
 
 from schemas.config import ConfigError
 from tests.test_trainer_data import make_records, write_records
+from text.hashing import in_fraction
 from trainer.config import BeirSet, DataConfig
-from trainer.data import is_held_out, open_training_sets
+from trainer.data import open_training_sets
 from trainer.evaluate import held_out_set, load_beir, retrieval_metrics
 
 
@@ -90,7 +91,7 @@ def test_held_out_set_holds_only_held_out_records_with_their_documents(tmp_path)
     path = write_records(str(tmp_path), records)
     (training_set,) = open_training_sets([path], DataConfig(held_out_fraction=0.3), 8, "t.yaml")
     retrieval = held_out_set(training_set, 0.3, max_queries=1000)
-    held = [r for r in records if is_held_out(r["id"], 0.3)]
+    held = [r for r in records if in_fraction(r["id"], 0.3)]
     assert len(retrieval.queries) == len({r["query"] for r in held})
     assert all(q.startswith("search_query: ") for q in retrieval.queries)
     assert sorted(retrieval.corpus) == sorted({"search_document: " + r["document"] for r in held})

@@ -9,7 +9,6 @@ with exactly the records an uninterrupted run would have seen.
 """
 from __future__ import annotations
 
-import hashlib
 import zlib
 from dataclasses import dataclass
 from typing import Any, Iterator
@@ -21,16 +20,11 @@ from schemas.manifest import Manifest
 from schemas.recipe import Prefixes
 from schemas.record import PairRecord
 from storage.builds import find_datasets, iter_shard, read_manifest
+from text.hashing import in_fraction
 from trainer.config import DataConfig
 from trainer.prefixes import resolve_prefixes
 
 TRAINABLE_OBJECTIVES = ("paired", "triplet")
-
-
-def is_held_out(record_id: str, fraction: float) -> bool:
-    """True for the records of the evaluation split: a stable hash of the id, independent of order and seed."""
-    value = int.from_bytes(hashlib.sha256(record_id.encode("utf-8")).digest()[:8], "big")
-    return value < fraction * 2**64
 
 
 @dataclass
@@ -111,7 +105,7 @@ class RecordStream:
             block: list[PairRecord] = []
             read = 0
             for record in self._reader:
-                if not is_held_out(record["id"], self.held_out_fraction):
+                if not in_fraction(record["id"], self.held_out_fraction):  # the evaluation split
                     block.append(record)
                 read += 1
                 if read == self.buffer_size:

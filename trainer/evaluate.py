@@ -1,7 +1,7 @@
 """Retrieval evaluation: nDCG@10, recall@10 and MRR@10 on the held-out split and on BEIR-format folders.
 
-The held-out split of a dataset is its records whose id hashes into ``held_out_fraction`` (see
-``trainer.data.is_held_out``); the training stream skips them. Its queries are searched against the
+The held-out split of a dataset is its records whose id hashes into ``held_out_fraction``
+(``text.hashing.in_fraction``: independent of order and seed); the training stream skips them. Its queries are searched against the
 documents of the same held-out records; equal texts are merged, so a query whose document text appears in
 several records has that one document as relevant.
 """
@@ -17,8 +17,9 @@ import torch
 from schemas.config import ConfigError
 from storage.builds import iter_records
 from storage.files import exists, join, open_text, split
+from text.hashing import in_fraction
 from trainer.config import BeirSet
-from trainer.data import TrainingSet, is_held_out
+from trainer.data import TrainingSet
 from trainer.model import Encoder
 
 K = 10
@@ -41,7 +42,7 @@ def held_out_set(training_set: TrainingSet, fraction: float, max_queries: int) -
     corpus_index: dict[str, int] = {}
     qrels: list[dict[int, int]] = []
     for record in iter_records(training_set.path):
-        if not is_held_out(record["id"], fraction):
+        if not in_fraction(record["id"], fraction):
             continue
         query = query_index.get(record["query"])
         if query is None:

@@ -1,7 +1,7 @@
 """The student model: load it, turn texts into features (truncated per side), features into embeddings.
 
 The default student is the offline teacher's own model (wordllama's static token embeddings as a
-sentence-transformers ``StaticEmbedding``, built by ``mining.teacher.build_default_model``); any other
+sentence-transformers ``StaticEmbedding``, built by ``embedding.models.build_default_model``); any other
 student is a sentence-transformers model or a Hugging Face encoder (sentence-transformers adds mean pooling).
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ from sentence_transformers import SentenceTransformer
 from sentence_transformers.sentence_transformer.modules import StaticEmbedding
 from sentence_transformers.util import batch_to_device
 
-from mining.teacher import DEFAULT_MODEL, build_default_model, static_token_batch
+from embedding.models import DEFAULT_MODEL, build_default_model, load_local_model, static_token_batch
 from schemas.config import ConfigError
 
 log = logging.getLogger("pairmill.trainer")
@@ -29,7 +29,7 @@ def load_student(name: str, device: torch.device, where: str) -> SentenceTransfo
     if name == DEFAULT_MODEL:
         return build_default_model(str(device))
     try:
-        return SentenceTransformer(name, device=str(device), local_files_only=True)
+        return load_local_model(name, str(device))
     except (OSError, ValueError) as err:
         raise ConfigError(
             f"{where}: {name!r} is neither a local model folder nor in the local Hugging Face cache "
@@ -44,7 +44,7 @@ def build_bert_student(folder: str, hidden_size: int, layers: int, heads: int, i
     """
     from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
 
-    from mining.teacher import wordllama_files
+    from embedding.models import wordllama_files
 
     _, tokenizer_path = wordllama_files()
     tokenizer = PreTrainedTokenizerFast(tokenizer_file=str(tokenizer_path), unk_token="<unk>", pad_token="<unk>", bos_token="<s>", eos_token="</s>", model_max_length=max_tokens)

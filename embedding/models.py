@@ -1,12 +1,14 @@
-"""The teacher embedder: any sentence-transformers model, or the offline default built from wordllama's wheel.
+"""Embedding models, loaded offline: the teacher (any sentence-transformers model, or the default built from
+wordllama's wheel), and the loaders the trainer's student shares with it.
 
 ``Teacher.encode_queries`` / ``encode_documents`` return L2-normalised embeddings as a 2-D ``torch.Tensor``
 on the teacher's device, in its compute dtype (float32 on CPU, bf16/fp16 on GPU), rows in input order. The
-search (``mining.search``) takes them as they are, so GPU embeddings never travel through host memory;
+search (``embedding.search``) takes them as they are, so GPU embeddings never travel through host memory;
 call ``.float().cpu().numpy()`` for numpy.
 
-Nothing is ever downloaded: named models must already be in the local Hugging Face cache. Beam workers get
-one instance per process from ``get_teacher`` (DoFn.setup of every thread shares it).
+Nothing is ever downloaded: named models must already be in the local Hugging Face cache (``load_local_model``
+turns the Hub offline before it loads one). Beam workers get one instance per process from ``get_teacher``
+(DoFn.setup of every thread shares it).
 """
 from __future__ import annotations
 
@@ -20,12 +22,15 @@ import os
 import sys
 import threading
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import torch
 
 from schemas.recipe import TeacherConfig
+
+if TYPE_CHECKING:  # imported where a model is loaded, after the Hub is set offline
+    from sentence_transformers import SentenceTransformer
 
 DEFAULT_MODEL = "default"
 # A static model holds only token ids per batch, so it tokenizes in large batches: the Rust tokenizer
@@ -34,8 +39,6 @@ STATIC_BATCH_SIZE = 16384
 WORDLLAMA_WEIGHTS = "weights/l2_supercat_256.safetensors"
 WORDLLAMA_TOKENIZER = "tokenizers/l2_supercat_tokenizer_config.json"
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
 class TeacherError(RuntimeError):
@@ -55,8 +58,27 @@ def wordllama_files() -> tuple[Path, Path]:
     return weights, tokenizer
 
 
-def build_default_model(device: str) -> "SentenceTransformer":  # noqa: F821 (imported lazily)
+def go_offline() -> None:
+    """Never reach the Hugging Face Hub from this process (unless the environment already says otherwise).
+
+    Called where a model is loaded, before sentence-transformers is imported there; ``local_files_only``
+    keeps a load offline even where the Hub library was imported (and read the environment) earlier.
+    """
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def load_local_model(name: str, device: str) -> SentenceTransformer:
+    """A sentence-transformers model by local folder or cached Hub name, never downloaded (OSError/ValueError if absent)."""
+    go_offline()
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(name, device=device, local_files_only=True)
+
+
+def build_default_model(device: str) -> SentenceTransformer:
     """wordllama's 32000 x 256 token embeddings and BPE tokenizer as a sentence-transformers StaticEmbedding."""
+    go_offline()
     from safetensors import safe_open
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.modules import StaticEmbedding
@@ -98,8 +120,6 @@ class Teacher:
     """A loaded embedder with per-side prefixes; encodes in length-sorted batches into normalised rows."""
 
     def __init__(self, config: TeacherConfig) -> None:
-        from sentence_transformers import SentenceTransformer
-
         self.config = config
         self.device = resolve_device(config.device)
         self.dtype = resolve_dtype(config.dtype, self.device)
@@ -107,7 +127,7 @@ class Teacher:
             model = build_default_model(str(self.device))
         else:
             try:
-                model = SentenceTransformer(config.model, device=str(self.device), local_files_only=True)
+                model = load_local_model(config.model, str(self.device))
             except (OSError, ValueError) as err:
                 raise TeacherError(
                     f"teacher model {config.model!r} is neither a local folder nor in the local Hugging Face cache "
