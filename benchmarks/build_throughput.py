@@ -19,9 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.minhash_quality import generated_document, near_copy  # noqa: E402
-from pipelines.build import run_build  # noqa: E402
-from schemas.recipe import parse_recipe  # noqa: E402
+from benchmarks.minhash_quality import generated_document, near_copy
+from pipelines.build import run_build
+from schemas.recipe import parse_recipe
 
 PER_FILE = 50_000
 

@@ -29,30 +29,30 @@ from filters.language import LanguageIdentifier, fold_lines, load_model  # noqa:
 
 POSTS = ROOT.parent / "shared" / "realdata" / "stackexchange" / "french_meta" / "Posts.xml"
 THRESHOLD = 0.65
-ENGLISH_WORDS = set("the is are was and to of in that it for with this not you be have on what would but can".split())
-FRENCH_WORDS = set("le la les des est sont et de du un une que qui pour dans pas avec sur ce il je nous vous mais".split())
+ENGLISH_WORDS = set(["the", "is", "are", "was", "and", "to", "of", "in", "that", "it", "for", "with", "this", "not", "you", "be", "have", "on", "what", "would", "but", "can"])
+FRENCH_WORDS = set(["le", "la", "les", "des", "est", "sont", "et", "de", "du", "un", "une", "que", "qui", "pour", "dans", "pas", "avec", "sur", "ce", "il", "je", "nous", "vous", "mais"])
 WORD = re.compile(r"[^\W\d_]+")
 
 GENERATED = {
     "en": (
-        "the new teacher|my older brother|our small village|the city council|a young doctor|this old bakery".split("|"),
-        "wants to build|has forgotten|will explain|is looking for|cannot find|decided to sell".split("|"),
-        "a quiet house near the river|the answer to the last question|a cheaper way to travel|the keys of the car|an honest review of the book".split("|"),
+        ["the new teacher", "my older brother", "our small village", "the city council", "a young doctor", "this old bakery"],
+        ["wants to build", "has forgotten", "will explain", "is looking for", "cannot find", "decided to sell"],
+        ["a quiet house near the river", "the answer to the last question", "a cheaper way to travel", "the keys of the car", "an honest review of the book"],
     ),
     "fr": (
-        "le nouveau professeur|mon frère aîné|notre petit village|le conseil municipal|une jeune médecin|cette vieille boulangerie".split("|"),
-        "veut construire|a oublié|va expliquer|cherche encore|ne trouve pas|a décidé de vendre".split("|"),
-        "une maison calme près de la rivière|la réponse à la dernière question|un moyen moins cher de voyager|les clés de la voiture|un avis honnête sur le livre".split("|"),
+        ["le nouveau professeur", "mon frère aîné", "notre petit village", "le conseil municipal", "une jeune médecin", "cette vieille boulangerie"],
+        ["veut construire", "a oublié", "va expliquer", "cherche encore", "ne trouve pas", "a décidé de vendre"],
+        ["une maison calme près de la rivière", "la réponse à la dernière question", "un moyen moins cher de voyager", "les clés de la voiture", "un avis honnête sur le livre"],
     ),
     "de": (
-        "der neue Lehrer|mein älterer Bruder|unser kleines Dorf|der Stadtrat|eine junge Ärztin|diese alte Bäckerei".split("|"),
-        "möchte bauen|hat vergessen|wird erklären|sucht noch|findet nicht|hat beschlossen zu verkaufen".split("|"),
-        "ein ruhiges Haus am Fluss|die Antwort auf die letzte Frage|einen billigeren Weg zu reisen|die Schlüssel des Autos|eine ehrliche Kritik des Buches".split("|"),
+        ["der neue Lehrer", "mein älterer Bruder", "unser kleines Dorf", "der Stadtrat", "eine junge Ärztin", "diese alte Bäckerei"],
+        ["möchte bauen", "hat vergessen", "wird erklären", "sucht noch", "findet nicht", "hat beschlossen zu verkaufen"],
+        ["ein ruhiges Haus am Fluss", "die Antwort auf die letzte Frage", "einen billigeren Weg zu reisen", "die Schlüssel des Autos", "eine ehrliche Kritik des Buches"],
     ),
     "es": (
-        "el nuevo profesor|mi hermano mayor|nuestro pequeño pueblo|el ayuntamiento|una joven médica|esta vieja panadería".split("|"),
-        "quiere construir|ha olvidado|va a explicar|sigue buscando|no encuentra|decidió vender".split("|"),
-        "una casa tranquila cerca del río|la respuesta a la última pregunta|una forma más barata de viajar|las llaves del coche|una reseña honesta del libro".split("|"),
+        ["el nuevo profesor", "mi hermano mayor", "nuestro pequeño pueblo", "el ayuntamiento", "una joven médica", "esta vieja panadería"],
+        ["quiere construir", "ha olvidado", "va a explicar", "sigue buscando", "no encuentra", "decidió vender"],
+        ["una casa tranquila cerca del río", "la respuesta a la última pregunta", "una forma más barata de viajar", "las llaves del coche", "una reseña honesta del libro"],
     ),
 }
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from demo.formats.stackexchange import SITES, write_posts_xml  # noqa: E402
+from demo.formats.stackexchange import SITES, write_posts_xml
 
 UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
 

@@ -34,16 +34,10 @@ THRESHOLD = 0.8
 NGRAM = 5
 NUM_PERM = 128
 
-SUBJECTS = "the barista|my neighbour|a small cafe|the old machine|our team|this recipe|the grinder|every customer|the roaster|a new study".split("|")
-VERBS = "prefers|recommends|ruins|improves|needs|ignores|describes|measures|changes|tests|compares|serves".split("|")
-OBJECTS = (
-    "dark roast beans|a finer grind|fresh cold water|the pour over method|a longer brew time|whole milk foam|"
-    "the paper filter|a ceramic cup|light roast from Ethiopia|the burr setting|a cleaner portafilter|single origin beans"
-).split("|")
-TAILS = (
-    "before the morning rush|without any sugar|for a stronger taste|at a lower temperature|every other week|"
-    "in most home kitchens|after the first crack|when the water is soft|for reasons nobody explains|despite the price"
-).split("|")
+SUBJECTS = ["the barista", "my neighbour", "a small cafe", "the old machine", "our team", "this recipe", "the grinder", "every customer", "the roaster", "a new study"]
+VERBS = ["prefers", "recommends", "ruins", "improves", "needs", "ignores", "describes", "measures", "changes", "tests", "compares", "serves"]
+OBJECTS = ["dark roast beans", "a finer grind", "fresh cold water", "the pour over method", "a longer brew time", "whole milk foam", "the paper filter", "a ceramic cup", "light roast from Ethiopia", "the burr setting", "a cleaner portafilter", "single origin beans"]
+TAILS = ["before the morning rush", "without any sugar", "for a stronger taste", "at a lower temperature", "every other week", "in most home kitchens", "after the first crack", "when the water is soft", "for reasons nobody explains", "despite the price"]
 
 
 def sentence(rng: random.Random) -> str:

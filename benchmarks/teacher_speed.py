@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 
 import torch
-
 from mining_realdata import load_sources
 
 from embedding.models import Teacher, wordllama_files

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from demo.recipe import DEMO_SOURCES
 from demo.text import NEAR_JACCARD, SHINGLE_WORDS, shingle_jaccard

@@ -14,8 +14,9 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal, Protocol, Sequence
+from typing import Literal, Protocol
 
 import numpy as np
 import torch
@@ -163,7 +164,7 @@ def texts_digest(texts: Sequence[str]) -> str:
     return digest.hexdigest()
 
 
-def cached_document_embeddings(teacher: "Teacher", texts: Sequence[str], cache_dir: str | None) -> torch.Tensor:  # noqa: F821
+def cached_document_embeddings(teacher: Teacher, texts: Sequence[str], cache_dir: str | None) -> torch.Tensor:  # noqa: F821
     """``teacher.encode_documents(texts)``, stored in and reused from ``cache_dir`` (float32 .npy files
     named by teacher fingerprint, document prefix and sha256 of the texts); no cache when ``cache_dir`` is None."""
     if cache_dir is None:

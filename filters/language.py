@@ -14,7 +14,8 @@ import importlib.util
 import math
 import os
 import sys
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from filters.base import RecordFilter
 from schemas.config import ConfigError

@@ -24,8 +24,8 @@ Per query, candidates are the search results best first. Policies (``MiningConfi
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import torch

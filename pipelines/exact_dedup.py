@@ -2,7 +2,8 @@
 share a key; the record with the smallest id survives, the others are dropped as exact_duplicate."""
 from __future__ import annotations
 
-from typing import Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 import apache_beam as beam
 

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import hashlib
 import math
-from typing import Any, Iterable, Iterator, Literal
+from collections.abc import Iterable, Iterator
+from typing import Any, Literal
 
 import apache_beam as beam
 import numpy as np

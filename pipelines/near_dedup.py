@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import math
 import struct
-from typing import Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 import apache_beam as beam
 import numpy as np
@@ -29,8 +30,8 @@ from pipelines.funnel import Funnel
 from pipelines.stages import DROPPED, StageOutput, counted_verdict
 from schemas.recipe import MinHashConfig
 from schemas.record import PairRecord
-from schemas.stats import cluster_size_label
 from schemas.stages import NEAR_DEDUP
+from schemas.stats import cluster_size_label
 
 STAGE = NEAR_DEDUP
 REASON = "near_duplicate"

@@ -9,7 +9,8 @@ leaves a folder that looks complete.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import apache_beam as beam
 import pyarrow as pa

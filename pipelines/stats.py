@@ -10,7 +10,8 @@ monitoring metrics) and adds it up per build step.
 """
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import apache_beam as beam
 

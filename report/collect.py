@@ -9,10 +9,11 @@ an output on gs:// or s3:// gets the same report.
 from __future__ import annotations
 
 import platform
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from importlib import metadata
 from itertools import islice
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 from schemas.manifest import Manifest
 from schemas.record import DroppedRecord, PairRecord, RejectedRow

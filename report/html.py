@@ -18,8 +18,8 @@ import yaml
 from report.charts import cluster_chart, consistency_chart, funnel_chart, language_chart, lengths_chart, mined_scores_chart
 from report.collect import KEPT_EXAMPLES, Collected, DatasetFigures, MinedFigures, Written, collect, write_report_files
 from schemas.record import PairRecord
-from schemas.stats import Summary
 from schemas.stages import DEDUP_STAGES, NEAR_DEDUP
+from schemas.stats import Summary
 
 TEXT_CHARS = 400
 SECTIONS = [

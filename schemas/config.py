@@ -164,7 +164,7 @@ def load_yaml(path: str, what: str) -> Any:
     """A YAML file's content; a missing file or bad YAML is a ConfigError naming the file (and line)."""
     try:
         with open(path, encoding="utf-8") as f:
-            return yaml.load(f, Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
+            return yaml.load(f, Loader=_Loader)
     except FileNotFoundError:
         raise ConfigError(f"{path}: {what} file not found") from None
     except yaml.YAMLError as err:

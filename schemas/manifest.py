@@ -59,7 +59,7 @@ class Manifest:
         return json.dumps(counts, indent=2, sort_keys=True) + "\n"
 
     @classmethod
-    def from_json(cls, text: str, where: str) -> "Manifest":
+    def from_json(cls, text: str, where: str) -> Manifest:
         try:
             raw = json.loads(text)
             shards = [ShardInfo(**s) for s in raw.pop("shards")]

@@ -10,7 +10,6 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-
 from schemas.config import ConfigError, fraction, load_yaml, non_negative, parse_block, positive, setting, to_plain
 from schemas.sources import SOURCE_OPTIONS
 

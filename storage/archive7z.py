@@ -7,8 +7,9 @@ import io
 import posixpath
 import queue
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, BinaryIO, Iterator
+from typing import Any, BinaryIO
 
 import py7zr
 import py7zr.exceptions

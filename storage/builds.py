@@ -14,8 +14,9 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import IO, Any, BinaryIO, Iterable, Iterator, Literal, cast
+from typing import IO, Any, BinaryIO, Literal, cast
 
 import zstandard
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import io
 import json
-from typing import Any, BinaryIO, Callable, TextIO, TypeVar
+from collections.abc import Callable
+from typing import Any, BinaryIO, TextIO, TypeVar
 
 from apache_beam.io.filesystems import FileSystems
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 import glob
 import json
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable, NamedTuple
+from typing import Any, NamedTuple
 
 import apache_beam as beam
 import yaml

@@ -23,7 +23,7 @@ from filters.minhash import (
 from filters.minhash_kernels import murmur3_32, sha1_head
 from text.forms import matching_form
 
-WORDS = "the quick brown fox jumps over a lazy dog while café owners in São Paulo count 42 beans".split()
+WORDS = ["the", "quick", "brown", "fox", "jumps", "over", "a", "lazy", "dog", "while", "café", "owners", "in", "São", "Paulo", "count", "42", "beans"]
 
 
 def random_texts(rng: random.Random, count: int) -> list[str]:

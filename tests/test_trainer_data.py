@@ -21,14 +21,9 @@ from trainer.prefixes import CLASSIFICATION, CLUSTERING, SEARCH, resolve_prefixe
 
 # Each topic has one word on the query side and an unrelated word on the document side: an untrained model
 # cannot match them, a trained one learns to.
-QUERY_WORDS = ("apple river candle mountain violin tiger pencil harbor garden rocket wallet thunder castle "
-               "blanket mirror orange planet ladder forest kettle bridge dragon anchor island lemon saddle "
-               "tunnel feather engine meadow cactus helmet lantern marble pirate glacier bottle canyon falcon piano").split()
-DOCUMENT_WORDS = ("chess copper whisper velvet banner cabinet eclipse fabric granite hammer jungle kernel "
-                  "lobster magnet needle oyster parrot quartz ribbon saucer timber umbrella vapor walnut "
-                  "yogurt zipper bamboo cobalt dolphin emerald funnel gravel hornet iguana jasmine kayak "
-                  "lizard mango nectar olive").split()
-FILLER = "the a of with and very some more for about".split()
+QUERY_WORDS = ["apple", "river", "candle", "mountain", "violin", "tiger", "pencil", "harbor", "garden", "rocket", "wallet", "thunder", "castle", "blanket", "mirror", "orange", "planet", "ladder", "forest", "kettle", "bridge", "dragon", "anchor", "island", "lemon", "saddle", "tunnel", "feather", "engine", "meadow", "cactus", "helmet", "lantern", "marble", "pirate", "glacier", "bottle", "canyon", "falcon", "piano"]
+DOCUMENT_WORDS = ["chess", "copper", "whisper", "velvet", "banner", "cabinet", "eclipse", "fabric", "granite", "hammer", "jungle", "kernel", "lobster", "magnet", "needle", "oyster", "parrot", "quartz", "ribbon", "saucer", "timber", "umbrella", "vapor", "walnut", "yogurt", "zipper", "bamboo", "cobalt", "dolphin", "emerald", "funnel", "gravel", "hornet", "iguana", "jasmine", "kayak", "lizard", "mango", "nectar", "olive"]
+FILLER = ["the", "a", "of", "with", "and", "very", "some", "more", "for", "about"]
 
 
 def topic_of(text: str) -> int:

@@ -13,8 +13,9 @@ import json
 import logging
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -116,7 +117,7 @@ def _open_checkpoint(path: str) -> Checkpoint:
         raise CheckpointError(f"{marker} lists no {STATE}")
     try:
         state = torch.load(os.path.join(path, STATE), map_location="cpu", weights_only=False)
-    except Exception as err:  # noqa: BLE001 (any unpickling failure means the same: unusable)
+    except Exception as err:
         raise CheckpointError(f"{os.path.join(path, STATE)} cannot be read ({err})") from None
     return Checkpoint(path=path, step=step, state=state)
 

@@ -9,7 +9,6 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Literal
 
-
 from schemas.config import ConfigError, fraction, load_yaml, non_negative, parse_block, positive, setting, to_plain
 from schemas.recipe import Prefixes
 

@@ -10,8 +10,9 @@ with exactly the records an uninterrupted run would have seen.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -157,7 +158,7 @@ class Batch:
     def __len__(self) -> int:
         return len(self.queries)
 
-    def part(self, rank: int, world_size: int) -> "Batch":
+    def part(self, rank: int, world_size: int) -> Batch:
         """This process's contiguous share of the rows."""
         size = len(self) // world_size
         rows = slice(rank * size, (rank + 1) * size)

@@ -8,7 +8,7 @@ parameter gradients equal those of the plain loss on the whole batch.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F

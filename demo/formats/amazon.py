@@ -8,8 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from demo.formats.common import Written, epoch, jsonl, utc
-from demo.tables import (FIRST_NAMES, LAST_NAMES, REVIEW_BAD, REVIEW_GOOD, REVIEW_TITLE_BAD, REVIEW_TITLE_GOOD, TOPICS,
-                         Topic)
+from demo.tables import FIRST_NAMES, LAST_NAMES, REVIEW_BAD, REVIEW_GOOD, REVIEW_TITLE_BAD, REVIEW_TITLE_GOOD, TOPICS, Topic
 from demo.text import TextWriter, near_duplicate
 from demo.truth import LANGUAGES, View, plan
 

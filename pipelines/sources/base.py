@@ -19,17 +19,18 @@ import sys
 import time
 import zlib
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Callable, Iterator, NamedTuple
+from typing import Any, BinaryIO, NamedTuple
 
 import apache_beam as beam
 import zstandard
 
 from pipelines.funnel import Funnel
 from schemas.config import ConfigError
-from schemas.record import PairRecord, RejectedRow, rejected
 from schemas.recipe import SourceSpec
+from schemas.record import PairRecord, RejectedRow, rejected
 from storage.files import match, open_read, size
 
 REJECTED = "rejected"

@@ -13,7 +13,8 @@ from __future__ import annotations
 import dataclasses
 import posixpath
 import re
-from typing import Any, BinaryIO, Iterator, NamedTuple
+from collections.abc import Iterator
+from typing import Any, BinaryIO, NamedTuple
 
 from pipelines.sources.base import Parsed, Skip
 from pipelines.sources.generic import CsvSource, JsonlSource

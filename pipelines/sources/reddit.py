@@ -10,12 +10,13 @@ the join (``in`` + ``kept``, or ``skipped:no_usable_comment``).
 """
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import apache_beam as beam
 
 from pipelines.funnel import Funnel
-from pipelines.sources.base import Part, Parsed, Skip, SourceOutput, is_rejected, match_paths, parse_files
+from pipelines.sources.base import Parsed, Part, Skip, SourceOutput, is_rejected, match_paths, parse_files
 from pipelines.sources.generic import JsonlSource
 from schemas.record import RejectedRow, new_record, rejected
 

@@ -8,7 +8,8 @@ dataset name, and ``meta`` (language scores, provenance) is kept.
 """
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import apache_beam as beam
 

@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import posixpath
 import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, BinaryIO, Callable, Iterator, Literal, NamedTuple
+from typing import Any, BinaryIO, Literal, NamedTuple
 
 import apache_beam as beam
 
