@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import bz2
 import csv
-import io
 import json
 import lzma
 import re
 import xml.etree.ElementTree as ET
 import zlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator, NamedTuple
+from typing import Any, NamedTuple
 
 import py7zr
 import pyarrow.parquet as pq

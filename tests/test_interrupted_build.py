@@ -15,8 +15,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 import zstandard
@@ -110,7 +110,7 @@ def test_killed_builds_are_never_accepted_and_reruns_complete(tmp_path: Path) ->
             if verify_dataset(str(output / dataset)).ok:
                 assert dataset not in left, f"run {run}: unfinished {dataset} accepted"
                 assert shard_contents(output / dataset) == expected[dataset], f"run {run}: {dataset} accepted but differs"
-        rerun = subprocess.run(command, capture_output=True, text=True)
+        rerun = subprocess.run(command, check=False, capture_output=True, text=True)
         assert rerun.returncode == 0, rerun.stderr[-2000:]
         for dataset in DATASETS:
             assert verify_dataset(str(output / dataset)).ok
