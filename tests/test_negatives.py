@@ -222,6 +222,7 @@ def test_mining_from_a_separate_corpus_and_padding() -> None:
         assert all(not math.isnan(s) for s in record["meta"]["negative_scores"])
 
 
+@pytest.mark.slow
 @pytest.mark.realdata
 def test_agrees_with_sentence_transformers_on_real_pairs(realdata) -> None:
     pytest.importorskip("datasets")
