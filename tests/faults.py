@@ -204,7 +204,7 @@ def _row_key(row: Row) -> tuple[str, str]:
 def check_books(recovered: list[Row], written: list[dict[str, Any]], rejected: list[dict[str, Any]]) -> tuple[int, list[str]]:
     """Every recovered good row is written or rejected with a reason, exactly once; nothing else is written.
 
-    A rejected row stands for a good row when its raw text holds the row (its line, or its query text).
+    A rejected row stands for a good row when its raw text is the row's line.
     Returns the good rows lost and the problems found.
     """
     expected = Counter(_row_key(r) for r in recovered)
@@ -213,7 +213,7 @@ def check_books(recovered: list[Row], written: list[dict[str, Any]], rejected: l
     lost, missing, twice = 0, [], []
     for row_key, count in expected.items():
         row = first[row_key]
-        in_rejected = sum(1 for r in rejected if r["reason"] and ((row.raw and row.raw.strip() == r["raw"].strip()) or row.query in r["raw"]))
+        in_rejected = sum(1 for r in rejected if r["reason"] and row.raw and r["raw"].strip() == row.raw.strip())
         accounted = kept[row_key] + in_rejected
         if accounted < count:
             lost += count - accounted
