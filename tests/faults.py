@@ -102,7 +102,7 @@ def _cases_for(kind: Kind) -> list[Case]:
     data = _plain(kind, good_rows)
     cases = []
 
-    def file_case(fault: str, name: str, content: bytes, good: int, reason: str | None) -> Case:
+    def file_case(fault: str, name: str, content: bytes, good: int | None, reason: str | None) -> Case:
         def write(folder: Path) -> list[str]:
             (folder / name).write_bytes(content)
             return [str(folder / name)]
