@@ -18,6 +18,7 @@ import os
 import sys
 import tempfile
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -81,7 +82,9 @@ KINDS = [
 
 
 def _compress(data: bytes, fmt: str) -> bytes:
-    return {"gz": gzip.compress, "bz2": bz2.compress, "zst": zstandard.ZstdCompressor().compress, "xz": lzma.compress}[fmt](data)
+    compressors: dict[str, Callable[[bytes], bytes]] = {
+        "gz": gzip.compress, "bz2": bz2.compress, "zst": zstandard.ZstdCompressor().compress, "xz": lzma.compress}
+    return compressors[fmt](data)
 
 
 @dataclass
@@ -193,7 +196,7 @@ class Outcome:
     note: str
 
 
-def _written_key(record: dict[str, Any]) -> tuple[str, str]:
+def _written_key(record: Mapping[str, Any]) -> tuple[str, str]:
     return " ".join(record["query"].split()), " ".join(record["document"].split())
 
 
@@ -201,7 +204,7 @@ def _row_key(row: Row) -> tuple[str, str]:
     return " ".join(row.query.split()), " ".join(row.document.split())
 
 
-def check_books(recovered: list[Row], written: list[dict[str, Any]], rejected: list[dict[str, Any]]) -> tuple[int, list[str]]:
+def check_books(recovered: list[Row], written: Sequence[Mapping[str, Any]], rejected: Sequence[Mapping[str, Any]]) -> tuple[int, list[str]]:
     """Every recovered good row is written or rejected with a reason, exactly once; nothing else is written.
 
     A rejected row stands for a good row when its raw text is the row's line.
