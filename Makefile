@@ -1,4 +1,5 @@
-# The two commands: `make demo` and `make test`. Both create .venv when it is missing and install
+# The two commands: `make demo` and `make test` (everything, as CI runs it); `make test-fast` is the
+# development loop (the tests not marked slow). Both create .venv when it is missing and install
 # pinned versions first (requirements/constraints.txt; torch 2.13.0 is the CPU build on this disk).
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
@@ -6,7 +7,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test install clean
+.PHONY: demo test test-fast install clean
 
 demo: $(INSTALLED)
 	$(VENV)/bin/pairmill demo
@@ -14,6 +15,9 @@ demo: $(INSTALLED)
 test: $(INSTALLED)
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || echo "chromium is not installed: the report's browser test will be skipped"
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: $(INSTALLED)
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
 install: $(INSTALLED)
 

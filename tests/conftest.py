@@ -1,7 +1,9 @@
-"""Markers that skip cleanly where a test cannot run: slow variants, GPU-only checks, shared real data."""
+"""Markers that skip cleanly where a test cannot run: GPU-only checks, shared real data.
+
+``slow`` tests (end-to-end runs) run by default; ``make test-fast`` deselects them with ``-m "not slow"``.
+"""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -10,11 +12,8 @@ REALDATA = Path(__file__).resolve().parents[1].parent / "shared" / "realdata"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    run_slow = os.environ.get("PAIRMILL_SLOW") == "1"
     has_gpu = None
     for item in items:
-        if "slow" in item.keywords and not run_slow:
-            item.add_marker(pytest.mark.skip(reason="slow: set PAIRMILL_SLOW=1 to run"))
         if "realdata" in item.keywords and not REALDATA.is_dir():
             item.add_marker(pytest.mark.skip(reason=f"{REALDATA} is absent"))
         if "gpu" in item.keywords:

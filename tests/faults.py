@@ -1,21 +1,27 @@
 """Fault injection: bad input for every reader kind, built in one pipeline per fault class.
 
 Each case is one dataset of a recipe: a few good rows in the kind's published format plus one fault.
-A case is handled when the build finishes, the dataset's books balance, every good row that was still
-readable is written, and the fault is in ``_rejected`` with its reason. ``python -m tests.faults``
-prints the summary table; tests/test_faults.py asserts it.
+The good rows a file still holds are counted by a reference decoder (tests/reference_decoders.py: a
+plain reader of each format that reads a damaged stream up to its first error), never assumed. A case is
+handled when the build finishes, the dataset's books balance, every recovered good row is written or in
+``_rejected`` with a reason (once: not both, not twice), nothing else is written, and the fault is in
+``_rejected`` with its reason. ``python -m tests.faults`` prints the summary table; tests/test_faults.py
+asserts it.
 """
 from __future__ import annotations
 
 import bz2
 import gzip
 import json
+import lzma
 import os
 import sys
 import tempfile
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from unittest import mock
 
 import py7zr
@@ -23,7 +29,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import zstandard
 
+from tests.reference_decoders import Row, good_rows
+
 GOOD_ROWS = 6
+MANY_ROWS = 20_000
 BIG_RECORD_BYTES = 50 * 1024 * 1024
 
 
@@ -73,14 +82,16 @@ KINDS = [
 
 
 def _compress(data: bytes, fmt: str) -> bytes:
-    return {"gz": gzip.compress, "bz2": bz2.compress, "zst": zstandard.ZstdCompressor().compress}[fmt](data)
+    compressors: dict[str, Callable[[bytes], bytes]] = {
+        "gz": gzip.compress, "bz2": bz2.compress, "zst": zstandard.ZstdCompressor().compress, "xz": lzma.compress}
+    return compressors[fmt](data)
 
 
 @dataclass
 class Case:
     fault: str
     kind: Kind
-    good: int  # good rows that must be written (None-free: every case states it)
+    good: int | None  # good rows the input holds; None for a damaged file (the reference decoder counts them)
     reason: str | None  # the rejected reason the fault must produce (None: nothing to reject)
     write: Callable[[Path], list[str]]  # writes the inputs, returns the recipe paths
 
@@ -94,23 +105,32 @@ def _cases_for(kind: Kind) -> list[Case]:
     data = _plain(kind, good_rows)
     cases = []
 
-    def file_case(fault: str, name: str, content: bytes, good: int, reason: str | None) -> Case:
+    def file_case(fault: str, name: str, content: bytes, good: int | None, reason: str | None) -> Case:
         def write(folder: Path) -> list[str]:
             (folder / name).write_bytes(content)
             return [str(folder / name)]
         return Case(fault, kind, good, reason, write)
 
-    for fmt in ("gz", "zst", "bz2"):
+    for fmt in ("gz", "zst", "bz2", "xz"):
         compressed = _compress(data, fmt)
         # Cut inside the last tenth: the rows before are readable (how many depends on the codec's blocks).
-        cases.append(file_case(f"truncated .{fmt}", f"{kind.file_name}.{fmt}", compressed[: len(compressed) * 9 // 10], -1, "truncated_or_corrupt_file"))
+        cases.append(file_case(f"truncated .{fmt}", f"{kind.file_name}.{fmt}", compressed[: len(compressed) * 9 // 10], None, "truncated_or_corrupt_file"))
+        # Damage late in the stream: the rows before it are recoverable where the codec emits as it decodes.
         corrupt = bytearray(compressed)
-        for i in range(len(corrupt) // 2, len(corrupt) // 2 + 8):
+        for i in range(len(corrupt) * 4 // 5, len(corrupt) * 4 // 5 + 8):
             corrupt[i] ^= 0xFF
-        # gzip and bzip2 carry checksums; a zstd frame written without one can decode to garbage rows,
+        # gzip, bzip2 and xz carry checksums; a zstd frame written without one can decode to garbage rows,
         # which must then be rejected row by row (whatever their reason).
         reason = "*" if fmt == "zst" else "truncated_or_corrupt_file"
-        cases.append(file_case(f"corrupt .{fmt}", f"{kind.file_name}.{fmt}", bytes(corrupt), -1, reason))
+        cases.append(file_case(f"corrupt .{fmt}", f"{kind.file_name}.{fmt}", bytes(corrupt), None, reason))
+    if kind.name == "jsonl":
+        # Many rows: zstd blocks (128 KiB of text each) before the damage decode on their own.
+        many = _plain(kind, kind.rows([(f"How do I fix problem number {i}?", f"Restart the machine and check cable {i} twice.")
+                                       for i in range(MANY_ROWS)]))
+        corrupt = bytearray(_compress(many, "zst"))
+        for i in range(len(corrupt) * 4 // 5, len(corrupt) * 4 // 5 + 8):
+            corrupt[i] ^= 0xFF
+        cases.append(file_case("corrupt .zst, many blocks", f"{kind.file_name}.zst", bytes(corrupt), None, "*"))
     invalid = good_rows[:3] + [good_rows[3].replace(b"problem", b"probl\xff\xfem")] + good_rows[4:]
     cases.append(file_case("invalid UTF-8", kind.file_name, _plain(kind, invalid), GOOD_ROWS - 1, "invalid_utf8"))
     cases.append(file_case("malformed row" if kind.name == "stackexchange" else "wrong type / missing field",
@@ -131,7 +151,7 @@ def _cases_for(kind: Kind) -> list[Case]:
                 z.writestr(data * 200, "Posts.xml")
             path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
             return [str(path)]
-        cases.append(Case("truncated .7z", kind, -1, "truncated_or_corrupt_file", archive))
+        cases.append(Case("truncated .7z", kind, None, "truncated_or_corrupt_file", archive))
     if kind.name in ("csv", "quora"):
         extra = good_rows[:2] + [good_rows[2].rstrip(b"\n") + (b",extra\n" if kind.name == "csv" else b"\textra\n")] + good_rows[3:]
         cases.append(file_case("unexpected extra column", kind.file_name, _plain(kind, extra), GOOD_ROWS - 1, "wrong_column_count"))
@@ -158,7 +178,7 @@ def parquet_cases() -> list[Case]:
 
     return [
         Case("unexpected extra column", kind, GOOD_ROWS, None, good),
-        Case("truncated parquet", kind, 0, "corrupt_parquet", truncated),
+        Case("truncated parquet", kind, None, "corrupt_parquet", truncated),
         Case("wrong type / missing field", kind, 0, "wrong_type:q", wrong_type),
     ]
 
@@ -171,8 +191,47 @@ def all_cases() -> list[Case]:
 class Outcome:
     case: Case
     handled: bool
-    lost: int
+    recovered: int  # good rows the reference decoder finds in the case's files
+    lost: int  # recovered good rows neither written nor rejected
     note: str
+
+
+def _written_key(record: Mapping[str, Any]) -> tuple[str, str]:
+    return " ".join(record["query"].split()), " ".join(record["document"].split())
+
+
+def _row_key(row: Row) -> tuple[str, str]:
+    return " ".join(row.query.split()), " ".join(row.document.split())
+
+
+def check_books(recovered: list[Row], written: Sequence[Mapping[str, Any]], rejected: Sequence[Mapping[str, Any]]) -> tuple[int, list[str]]:
+    """Every recovered good row is written or rejected with a reason, exactly once; nothing else is written.
+
+    A rejected row stands for a good row when its raw text is the row's line.
+    Returns the good rows lost and the problems found.
+    """
+    expected = Counter(_row_key(r) for r in recovered)
+    first = {_row_key(r): r for r in reversed(recovered)}
+    kept = Counter(_written_key(r) for r in written)
+    lost, missing, twice = 0, [], []
+    for row_key, count in expected.items():
+        row = first[row_key]
+        in_rejected = sum(1 for r in rejected if r["reason"] and row.raw and r["raw"].strip() == row.raw.strip())
+        accounted = kept[row_key] + in_rejected
+        if accounted < count:
+            lost += count - accounted
+            missing.append(row.query)
+        elif accounted > count:
+            twice.append(f"{row.query!r} (written {kept[row_key]}, rejected {in_rejected}, in the file {count})")
+    problems = []
+    if missing:
+        problems.append(f"{lost} good rows neither written nor rejected, first {missing[0]!r}")
+    if twice:
+        problems.append(f"{len(twice)} good rows counted twice, first {twice[0]}")
+    invented = kept - expected
+    if invented:
+        problems.append(f"{sum(invented.values())} written rows that the reference decoder does not find: {sorted(invented)[:2]}")
+    return lost, problems
 
 
 def run_fault_class(cases: list[Case], folder: Path) -> list[Outcome]:
@@ -204,25 +263,26 @@ def run_fault_class(cases: list[Case], folder: Path) -> list[Outcome]:
     for source, case in zip(sources, cases):
         dataset = source["dataset"]
         entry = report["datasets"][dataset]
-        written = len(list(iter_records(str(folder / "out" / dataset))))
+        written = list(iter_records(str(folder / "out" / dataset)))
         rejected_dir = folder / "out" / "_rejected" / dataset
-        reasons = [r["reason"] for name in sorted(os.listdir(rejected_dir)) for r in iter_jsonl_zst(str(rejected_dir / name))] if rejected_dir.is_dir() else []
+        rejected = [r for name in sorted(os.listdir(rejected_dir)) for r in iter_jsonl_zst(str(rejected_dir / name))] if rejected_dir.is_dir() else []
+        reasons = [r["reason"] for r in rejected]
+        recovered = [row for path in source["paths"] for row in good_rows(case.kind.name, Path(path))]
         problems = []
         if not entry["balanced"]:
             problems.append("books do not balance")
-        if written != entry["written"]:
-            problems.append(f"{written} records in shards, report says {entry['written']}")
-        expected_good = case.good if case.good >= 0 else None
-        lost = max(0, expected_good - written) if expected_good is not None else 0
-        if expected_good is not None and written != expected_good:
-            problems.append(f"{written} of {expected_good} good rows written")
+        if len(written) != entry["written"]:
+            problems.append(f"{len(written)} records in shards, report says {entry['written']}")
+        if case.good is not None and len(recovered) != case.good:
+            problems.append(f"the reference decoder finds {len(recovered)} good rows, the case holds {case.good}")
+        lost, book_problems = check_books(recovered, written, rejected)
+        problems += book_problems
         if case.reason == "*" and not reasons:
             problems.append("the bad row is not in _rejected")
         elif case.reason not in (None, "*") and case.reason not in reasons:
             problems.append(f"no rejected row with reason {case.reason} (got {sorted(set(reasons))})")
-        if case.good < 0 and written > GOOD_ROWS:
-            problems.append("more rows written than the file held")
-        outcomes.append(Outcome(case, not problems, lost, "; ".join(problems) or f"written {written}, rejected {sorted(set(reasons)) or '-'}"))
+        note = f"recovered {len(recovered)}, written {len(written)}, rejected {sorted(set(reasons)) or '-'}"
+        outcomes.append(Outcome(case, not problems, len(recovered), lost, "; ".join(problems + [note])))
     return outcomes
 
 
@@ -239,12 +299,12 @@ def run_all(folder: Path) -> list[Outcome]:
 def summary(outcomes: list[Outcome]) -> str:
     rows: dict[str, list[int]] = {}
     for o in outcomes:
-        tried, handled, lost = rows.setdefault(o.case.fault, [0, 0, 0])
-        rows[o.case.fault] = [tried + 1, handled + o.handled, lost + o.lost]
-    lines = [f"{'fault class':<30} {'cases':>6} {'handled':>8} {'records lost':>13}"]
-    lines += [f"{fault:<30} {t:>6} {h:>8} {l:>13}" for fault, (t, h, l) in rows.items()]
-    total = [sum(r[i] for r in rows.values()) for i in range(3)]
-    lines.append(f"{'total':<30} {total[0]:>6} {total[1]:>8} {total[2]:>13}")
+        tried, handled, recovered, lost = rows.setdefault(o.case.fault, [0, 0, 0, 0])
+        rows[o.case.fault] = [tried + 1, handled + o.handled, recovered + o.recovered, lost + o.lost]
+    lines = [f"{'fault class':<30} {'cases':>6} {'handled':>8} {'good rows':>10} {'records lost':>13}"]
+    lines += [f"{fault:<30} {t:>6} {h:>8} {g:>10} {l:>13}" for fault, (t, h, g, l) in rows.items()]
+    total = [sum(r[i] for r in rows.values()) for i in range(4)]
+    lines.append(f"{'total':<30} {total[0]:>6} {total[1]:>8} {total[2]:>10} {total[3]:>13}")
     lines += [f"  not handled: {o.case.fault} / {o.case.kind.name}: {o.note}" for o in outcomes if not o.handled]
     return "\n".join(lines)
 

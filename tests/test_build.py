@@ -115,6 +115,7 @@ def decompressed_shards(folder: Path) -> dict[str, bytes]:
     return {p.name: zstandard.ZstdDecompressor().stream_reader(p.open("rb")).read() for p in sorted(folder.glob("shard-*.jsonl.zst"))}
 
 
+@pytest.mark.slow
 def test_two_builds_give_identical_shards_and_multiprocess_runner_agrees(tmp_path: Path) -> None:
     recipe = recipe_for(tmp_path, [str(planted_corpus(tmp_path))])
     assert main(["build", recipe, *FAST_RUNNER]) == 0

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 
 from demo.recipe import DEMO_SOURCES, demo_recipe
@@ -27,6 +28,7 @@ def test_truth_table_lists_each_fault() -> None:
     assert "planted exact duplicates removed" in table and "3 / 4" in table and "9 / 10" in table
 
 
+@pytest.mark.slow
 def test_a_small_demo_runs_end_to_end(tmp_path: Path, capsys) -> None:
     from pipelines.demo import run_demo
 

@@ -237,6 +237,7 @@ def test_a_punctuation_variant_of_a_positive_is_no_negative() -> None:
         assert all(variant not in r["negatives"] and RECORDS[0][1] not in r["negatives"] for r in volcano)
 
 
+@pytest.mark.slow
 @pytest.mark.realdata
 def test_agrees_with_sentence_transformers_on_real_pairs(realdata) -> None:
     pytest.importorskip("datasets")

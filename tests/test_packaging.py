@@ -9,9 +9,12 @@ import sys
 import venv
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_sdist_installs_and_builds_outside_the_tree(tmp_path: Path) -> None:
     subprocess.run([sys.executable, "setup.py", "-q", "sdist", "-d", str(tmp_path / "dist")], cwd=ROOT, check=True, capture_output=True)
     (sdist,) = (tmp_path / "dist").glob("pairmill-*.tar.gz")

@@ -120,6 +120,7 @@ def _train_then_sigkill(config_path: str, kill_at_loss_call: int) -> None:
     train_module.run_training(config_path)
 
 
+@pytest.mark.slow
 def test_sigkilled_run_resumes_with_the_same_losses(corpus, straight_run, tmp_path):
     config = write_config(tmp_path, corpus)
     # A fresh interpreter (forking a process that holds torch's thread pools can deadlock).

@@ -11,7 +11,6 @@ Reddit comments to posts) override ``read`` and reuse ``parse_files``.
 from __future__ import annotations
 
 import bz2
-import gzip
 import io
 import lzma
 import posixpath
@@ -64,49 +63,120 @@ def is_rejected(item: Any) -> bool:
     return isinstance(item, dict) and "reason" in item and "raw" in item
 
 
-class ZstdFrames(io.RawIOBase):
-    """Decompresses consecutive zstd frames; input that ends inside a frame raises EOFError.
+@dataclass(frozen=True)
+class Codec:
+    """How to decode one compression format's streams, and what may follow the last stream."""
 
-    zstandard's own stream reader ends quietly at a truncated frame, which would lose the rest of a
-    file without a trace.
+    new_decoder: Callable[[], Any]
+    zero_padding: bool = False  # zero bytes between/after streams are skipped (gzip)
+    trailing_ignored: bool = False  # a last "stream" that does not decode is trailing data, not damage (bzip2, xz)
+    empty_is_truncated: bool = False  # an empty file is a stream cut off before its header (bzip2, xz)
+
+
+CODECS: dict[str, Codec] = {
+    ".gz": Codec(lambda: zlib.decompressobj(wbits=31), zero_padding=True),
+    ".bz2": Codec(bz2.BZ2Decompressor, trailing_ignored=True, empty_is_truncated=True),
+    # Pushshift's dumps use a 2 GiB window, above zstd's default decoding limit.
+    ".zst": Codec(lambda: zstandard.ZstdDecompressor(max_window_size=2**31).decompressobj()),
+    ".zstd": Codec(lambda: zstandard.ZstdDecompressor(max_window_size=2**31).decompressobj()),
+    ".xz": Codec(lambda: lzma.LZMADecompressor(format=lzma.FORMAT_AUTO), trailing_ignored=True, empty_is_truncated=True),
+}
+
+
+class Decompressed(io.RawIOBase):
+    """Decodes consecutive streams of one codec (gzip members, zstd frames); input ending inside one raises EOFError.
+
+    A decoder drops the output of the call that meets damaged input, so a damaged chunk is decoded again
+    one byte at a time, by a decoder brought back to the chunk's start by decoding its stream again from
+    the stream's first byte (this costs time on damaged files only, and needs a seekable input). Every
+    byte decoded before the damage is read before the codec's error is raised. zstandard's own stream
+    reader would also end quietly at a truncated frame, losing the rest of a file without a trace.
     """
 
-    def __init__(self, raw: BinaryIO) -> None:
-        self.raw = raw
-        self.frame = self._new_frame()
-        self.in_frame = False
-        self.pending = memoryview(b"")
+    CHUNK = 1 << 16
 
-    @staticmethod
-    def _new_frame() -> Any:
-        # Pushshift's dumps use a 2 GiB window, above zstd's default decoding limit.
-        return zstandard.ZstdDecompressor(max_window_size=2**31).decompressobj()
+    def __init__(self, raw: BinaryIO, codec: Codec) -> None:
+        self.raw = raw
+        self.codec = codec
+        self.base = raw.tell() if raw.seekable() else 0
+        self.decoder = codec.new_decoder()
+        self.in_stream = codec.empty_is_truncated
+        self.in_stream_output = False  # the current stream has decoded some output
+        self.streams = 0  # streams finished so far
+        self.offset = 0  # input bytes read
+        self.stream_start = 0  # input offset of the current stream's first byte
+        self.pending = memoryview(b"")
+        self.error: BaseException | None = None
+        self.finished = False
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: Any) -> int:
         while not len(self.pending):
-            data = self.raw.read(1 << 20)
+            if self.error is not None:
+                raise self.error
+            data = b"" if self.finished else self.raw.read(self.CHUNK)
             if not data:
-                if self.in_frame:
-                    raise EOFError("zstd data ends inside a frame (the file is truncated)")
+                if self.in_stream:
+                    raise EOFError("compressed data ends inside a stream (the file is truncated)")
                 return 0
-            self.pending = memoryview(self._decompress(data))
+            start, self.offset = self.offset, self.offset + len(data)
+            out: list[bytes] = []
+            try:
+                self._decompress(data, start, out)
+            except STREAM_ERRORS as err:
+                if self.codec.trailing_ignored and self.streams and not self.in_stream_output:
+                    self.finished, self.in_stream = True, False
+                else:
+                    out.append(self._salvage(start, len(data)))
+                    self.error = err
+            self.pending = memoryview(b"".join(out))
         count = min(len(buffer), len(self.pending))
         buffer[:count] = self.pending[:count]
         self.pending = self.pending[count:]
         return count
 
-    def _decompress(self, data: bytes) -> bytes:
-        out = []
+    def _decompress(self, chunk: bytes, start: int, out: list[bytes]) -> None:
+        data = chunk
         while data:
-            out.append(self.frame.decompress(data))
-            self.in_frame = True
-            if not self.frame.eof:
+            if not self.in_stream:
+                if self.codec.zero_padding:
+                    data = data.lstrip(b"\0")
+                    if not data:
+                        return
+                self.stream_start, self.in_stream_output = start + len(chunk) - len(data), False
+            self.in_stream = True
+            piece = self.decoder.decompress(data)
+            self.in_stream_output = self.in_stream_output or bool(piece)
+            out.append(piece)
+            if not self.decoder.eof:
+                return
+            data = self.decoder.unused_data
+            self.decoder, self.in_stream, self.streams = self.codec.new_decoder(), False, self.streams + 1
+
+    def _salvage(self, start: int, size: int) -> bytes:
+        """What the damaged chunk [start, start + size) decodes to before its first bad byte."""
+        if not self.raw.seekable():
+            return b""
+        decoder = self.codec.new_decoder()
+        self.raw.seek(self.base + self.stream_start)
+        position = self.stream_start
+        while position < start:  # output already returned: only the decoder's state is wanted
+            data = self.raw.read(min(self.CHUNK, start - position))
+            if not data:
+                return b""
+            decoder.decompress(data)
+            position += len(data)
+        data = self.raw.read(start + size - position)
+        out = []
+        for i in range(len(data)):
+            try:
+                out.append(decoder.decompress(data[i : i + 1]))
+            except STREAM_ERRORS:
                 break
-            data = self.frame.unused_data
-            self.frame, self.in_frame = self._new_frame(), False
+            if decoder.eof:
+                break
         return b"".join(out)
 
 
@@ -162,18 +232,8 @@ def open_input(path: str) -> Iterator[BinaryIO]:
     if sys.stderr.isatty():
         raw = ProgressReader(raw, path, size(path))
     try:
-        lower = path.lower()
-        if lower.endswith(".gz"):
-            stream: Any = gzip.GzipFile(fileobj=raw, mode="rb")
-        elif lower.endswith(".bz2"):
-            stream = bz2.BZ2File(raw, mode="rb")
-        elif lower.endswith(".zst") or lower.endswith(".zstd"):
-            stream = io.BufferedReader(ZstdFrames(raw), buffer_size=1 << 20)
-        elif lower.endswith(".xz"):
-            stream = lzma.LZMAFile(raw, mode="rb")
-        else:
-            stream = raw
-        yield stream
+        codec = CODECS.get(posixpath.splitext(path.lower())[1])
+        yield io.BufferedReader(Decompressed(raw, codec), buffer_size=1 << 20) if codec else raw
     finally:
         raw.close()
 
