@@ -7,17 +7,22 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-fast install clean
+.PHONY: demo test test-fast lint install clean
 
 demo: $(INSTALLED)
 	$(VENV)/bin/pairmill demo
 
-test: $(INSTALLED)
+test: lint
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || echo "chromium is not installed: the report's browser test will be skipped"
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-test-fast: $(INSTALLED)
+test-fast: lint
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+# Static checks, configured in pyproject.toml: ruff over the tree, mypy over the packages.
+lint: $(INSTALLED)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 install: $(INSTALLED)
 
