@@ -42,7 +42,7 @@ def write_corpus(folder: Path, records: int, seed: int) -> None:
                     document = near_copy(document, rng)
                 else:
                     query, document = generated_document(rng, (1, 1)), generated_document(rng, (3, 8))
-                    recent = (recent + [(query, document)])[-200:]
+                    recent = [*recent, (query, document)][-200:]
                 f.write(json.dumps({"id": i, "question": query, "answer": document}) + "\n")
 
 

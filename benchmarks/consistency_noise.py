@@ -50,7 +50,7 @@ def removed_ids(records: list[PairRecord], scorer: ConsistencyScorer, chunk_size
     removed = set()
     for chunk in members.values():
         chunk = copy.deepcopy(chunk)
-        removed |= {r["id"] for r, verdict in zip(chunk, scorer.check_batch(chunk)) if verdict is not None}
+        removed |= {r["id"] for r, verdict in zip(chunk, scorer.check_batch(chunk), strict=True) if verdict is not None}
     return removed
 
 
@@ -63,7 +63,10 @@ def main() -> None:
     args = parser.parse_args()
 
     teacher = get_teacher(TeacherConfig())
-    print(f"{'dataset':10} {'pairs':>6} {'planted':>7} {'k':>3} {'chunk':>8} {'removed':>8} {'precision':>9} {'recall':>7} {'clean removed':>13} {'seconds':>8}")
+    print(
+        f"{'dataset':10} {'pairs':>6} {'planted':>7} {'k':>3} {'chunk':>8} {'removed':>8} "
+        f"{'precision':>9} {'recall':>7} {'clean removed':>13} {'seconds':>8}"
+    )
     for dataset, records in load_sources().items():
         noisy, planted = plant_noise(records, args.share, args.seed)
         # chunk sizes at or above the dataset size all mean one chunk: measure that once
@@ -79,7 +82,10 @@ def main() -> None:
                 recall = hits / len(planted)
                 clean_removed = len(removed - planted) / (len(noisy) - len(planted))
                 chunk = "all" if chunk_size >= len(noisy) else str(chunk_size)
-                print(f"{dataset:10} {len(noisy):6} {len(planted):7} {k:3} {chunk:>8} {len(removed):8} {precision:9.3f} {recall:7.3f} {clean_removed:13.3f} {seconds:8.2f}")
+                print(
+                    f"{dataset:10} {len(noisy):6} {len(planted):7} {k:3} {chunk:>8} {len(removed):8} "
+                    f"{precision:9.3f} {recall:7.3f} {clean_removed:13.3f} {seconds:8.2f}"
+                )
 
 
 if __name__ == "__main__":

@@ -29,8 +29,13 @@ from filters.language import LanguageIdentifier, fold_lines, load_model  # noqa:
 
 POSTS = ROOT.parent / "shared" / "realdata" / "stackexchange" / "french_meta" / "Posts.xml"
 THRESHOLD = 0.65
-ENGLISH_WORDS = set(["the", "is", "are", "was", "and", "to", "of", "in", "that", "it", "for", "with", "this", "not", "you", "be", "have", "on", "what", "would", "but", "can"])
-FRENCH_WORDS = set(["le", "la", "les", "des", "est", "sont", "et", "de", "du", "un", "une", "que", "qui", "pour", "dans", "pas", "avec", "sur", "ce", "il", "je", "nous", "vous", "mais"])
+ENGLISH_WORDS = set([
+    "the", "is", "are", "was", "and", "to", "of", "in", "that", "it", "for", "with", "this", "not", "you", "be", "have", "on", "what", "would", "but", "can",
+])
+FRENCH_WORDS = set([
+    "le", "la", "les", "des", "est", "sont", "et", "de", "du", "un", "une", "que", "qui", "pour", "dans", "pas", "avec", "sur", "ce", "il", "je", "nous",
+    "vous", "mais",
+])
 WORD = re.compile(r"[^\W\d_]+")
 
 GENERATED = {
@@ -42,17 +47,26 @@ GENERATED = {
     "fr": (
         ["le nouveau professeur", "mon frère aîné", "notre petit village", "le conseil municipal", "une jeune médecin", "cette vieille boulangerie"],
         ["veut construire", "a oublié", "va expliquer", "cherche encore", "ne trouve pas", "a décidé de vendre"],
-        ["une maison calme près de la rivière", "la réponse à la dernière question", "un moyen moins cher de voyager", "les clés de la voiture", "un avis honnête sur le livre"],
+        [
+            "une maison calme près de la rivière", "la réponse à la dernière question", "un moyen moins cher de voyager", "les clés de la voiture",
+            "un avis honnête sur le livre",
+        ],
     ),
     "de": (
         ["der neue Lehrer", "mein älterer Bruder", "unser kleines Dorf", "der Stadtrat", "eine junge Ärztin", "diese alte Bäckerei"],
         ["möchte bauen", "hat vergessen", "wird erklären", "sucht noch", "findet nicht", "hat beschlossen zu verkaufen"],
-        ["ein ruhiges Haus am Fluss", "die Antwort auf die letzte Frage", "einen billigeren Weg zu reisen", "die Schlüssel des Autos", "eine ehrliche Kritik des Buches"],
+        [
+            "ein ruhiges Haus am Fluss", "die Antwort auf die letzte Frage", "einen billigeren Weg zu reisen", "die Schlüssel des Autos",
+            "eine ehrliche Kritik des Buches",
+        ],
     ),
     "es": (
         ["el nuevo profesor", "mi hermano mayor", "nuestro pequeño pueblo", "el ayuntamiento", "una joven médica", "esta vieja panadería"],
         ["quiere construir", "ha olvidado", "va a explicar", "sigue buscando", "no encuentra", "decidió vender"],
-        ["una casa tranquila cerca del río", "la respuesta a la última pregunta", "una forma más barata de viajar", "las llaves del coche", "una reseña honesta del libro"],
+        [
+            "una casa tranquila cerca del río", "la respuesta a la última pregunta", "una forma más barata de viajar", "las llaves del coche",
+            "una reseña honesta del libro",
+        ],
     ),
 }
 
@@ -90,7 +104,7 @@ def generated_set(per_language: int, seed: int = 0) -> list[tuple[str, str]]:
 
 
 def english_kept_scores(labels: list[str], kept: list[bool]) -> tuple[float, float, int, int]:
-    true_kept = sum(k and label == "en" for label, k in zip(labels, kept))
+    true_kept = sum(k and label == "en" for label, k in zip(labels, kept, strict=True))
     english = sum(label == "en" for label in labels)
     return true_kept / max(1, sum(kept)), true_kept / max(1, english), sum(kept), english
 
@@ -98,11 +112,11 @@ def english_kept_scores(labels: list[str], kept: list[bool]) -> tuple[float, flo
 def report(name: str, identifier: LanguageIdentifier, labels: list[str], texts: list[str]) -> None:
     verdicts = identifier.identify(texts)
     kept = [reason is None for _, _, reason in verdicts]
-    scored = [(label, k) for label, k in zip(labels, kept) if label != "mixed"]
+    scored = [(label, k) for label, k in zip(labels, kept, strict=True) if label != "mixed"]
     precision, recall, kept_count, english = english_kept_scores([s[0] for s in scored], [s[1] for s in scored])
     print(f"{name:<34} {len(scored):>6} {english:>8} {kept_count:>6} {precision:>10.4f} {recall:>8.4f}")
     by_label: dict[str, list[bool]] = {}
-    for label, k in zip(labels, kept):
+    for label, k in zip(labels, kept, strict=True):
         by_label.setdefault(label, []).append(k)
     print(f"{'':<34} kept rate by label: " + ", ".join(f"{label} {sum(v)}/{len(v)}" for label, v in sorted(by_label.items())))
 
@@ -115,7 +129,10 @@ def speed(identifier: LanguageIdentifier, texts: list[str]) -> None:
     for text in texts:
         identifier.model.predict(fold_lines(text), k=identifier.k)
     looped = time.perf_counter() - started
-    print(f"\nspeed on {len(texts)} texts: batched {len(texts) / batched:,.0f} texts/s, one predict per text {len(texts) / looped:,.0f} texts/s ({looped / batched:.2f}x)")
+    print(
+        f"\nspeed on {len(texts)} texts: batched {len(texts) / batched:,.0f} texts/s, "
+        f"one predict per text {len(texts) / looped:,.0f} texts/s ({looped / batched:.2f}x)"
+    )
 
 
 def main() -> None:
@@ -132,7 +149,7 @@ def main() -> None:
         texts = stackexchange_posts(POSTS)
         labels = [function_word_label(t) for t in texts]
         report("french_meta posts (title + body)", identifier, labels, texts)
-        for label, text in random.Random(1).sample(list(zip(labels, texts)), min(args.show, len(texts))):
+        for label, text in random.Random(1).sample(list(zip(labels, texts, strict=True)), min(args.show, len(texts))):
             verdict = identifier.identify([text])[0]
             print(f"\n[{label}] fastText {verdict[0]} {verdict[1]:.2f} {'kept' if verdict[2] is None else verdict[2]}: {fold_lines(text)[:300]}")
     speed(identifier, texts + [g[1] for g in generated])

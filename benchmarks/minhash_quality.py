@@ -34,10 +34,19 @@ THRESHOLD = 0.8
 NGRAM = 5
 NUM_PERM = 128
 
-SUBJECTS = ["the barista", "my neighbour", "a small cafe", "the old machine", "our team", "this recipe", "the grinder", "every customer", "the roaster", "a new study"]
+SUBJECTS = [
+    "the barista", "my neighbour", "a small cafe", "the old machine", "our team", "this recipe", "the grinder", "every customer", "the roaster",
+    "a new study",
+]
 VERBS = ["prefers", "recommends", "ruins", "improves", "needs", "ignores", "describes", "measures", "changes", "tests", "compares", "serves"]
-OBJECTS = ["dark roast beans", "a finer grind", "fresh cold water", "the pour over method", "a longer brew time", "whole milk foam", "the paper filter", "a ceramic cup", "light roast from Ethiopia", "the burr setting", "a cleaner portafilter", "single origin beans"]
-TAILS = ["before the morning rush", "without any sugar", "for a stronger taste", "at a lower temperature", "every other week", "in most home kitchens", "after the first crack", "when the water is soft", "for reasons nobody explains", "despite the price"]
+OBJECTS = [
+    "dark roast beans", "a finer grind", "fresh cold water", "the pour over method", "a longer brew time", "whole milk foam", "the paper filter",
+    "a ceramic cup", "light roast from Ethiopia", "the burr setting", "a cleaner portafilter", "single origin beans",
+]
+TAILS = [
+    "before the morning rush", "without any sugar", "for a stronger taste", "at a lower temperature", "every other week", "in most home kitchens",
+    "after the first crack", "when the water is soft", "for reasons nobody explains", "despite the price",
+]
 
 
 def sentence(rng: random.Random) -> str:
@@ -125,11 +134,12 @@ def pairmill_duplicates(texts: list[str], verify: bool) -> set[int]:
     for i, keys in enumerate(band_keys(sketches, bands, rows)):
         for key in keys:
             buckets[key].append(i)
+    fingerprints = sketches.fingerprints  # taken exactly when verify
     found: set[int] = set()
     for members in buckets.values():
         for a in members:
             for b in members:
-                if a < b and (not verify or jaccard(sketches.fingerprints[a], sketches.fingerprints[b]) >= THRESHOLD):  # type: ignore[index]
+                if a < b and (fingerprints is None or jaccard(fingerprints[a], fingerprints[b]) >= THRESHOLD):
                     found.update((a, b))
     return found
 
@@ -141,10 +151,10 @@ def datasketch_duplicates(texts: list[str]) -> set[int]:
     lsh = MinHashLSH(threshold=THRESHOLD, num_perm=NUM_PERM)
     signatures = MinHash.bulk(shingled, num_perm=NUM_PERM)
     with lsh.insertion_session() as session:
-        for i, (tokens, signature) in enumerate(zip(shingled, signatures)):
+        for i, (tokens, signature) in enumerate(zip(shingled, signatures, strict=True)):
             if tokens:
                 session.insert(i, signature)
-    return {i for i, (tokens, signature) in enumerate(zip(shingled, signatures)) if tokens and set(lsh.query(signature)) - {i}}
+    return {i for i, (tokens, signature) in enumerate(zip(shingled, signatures, strict=True)) if tokens and set(lsh.query(signature)) - {i}}
 
 
 def expected_drops(pairs: list[tuple[int, int]], count: int) -> set[int]:

@@ -26,7 +26,7 @@ import threading  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable, Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import Any
+from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -36,7 +36,7 @@ if str(ROOT) not in sys.path:
 
 from minhash_quality import NGRAM, NUM_PERM, generated_document, near_copy  # noqa: E402
 
-from filters.minhash import MinHasher, shingles  # noqa: E402
+from filters.minhash import MinHasher, ShingleHash, shingles  # noqa: E402
 
 BATCH = 1024
 
@@ -53,8 +53,8 @@ def best_seconds(runs: dict[str, Callable[[], Any]], repeats: int) -> dict[str, 
     return best
 
 
-def pairmill_signatures(texts: list[str], shingle_hash: str) -> np.ndarray:
-    hasher = MinHasher(NUM_PERM, 1, NGRAM, shingle_hash=shingle_hash)  # type: ignore[arg-type]
+def pairmill_signatures(texts: list[str], shingle_hash: ShingleHash) -> np.ndarray:
+    hasher = MinHasher(NUM_PERM, 1, NGRAM, shingle_hash=shingle_hash)
     return np.vstack([hasher.signatures(texts[i : i + BATCH]) for i in range(0, len(texts), BATCH)])
 
 
@@ -84,7 +84,7 @@ def signature_speed(label: str, texts: list[str], repeats: int) -> None:
     seconds = {name: best for name, (best, _) in timed.items()}
     for shingle_hash in ("sha1", "murmur3"):
         ours, theirs = timed[f"pairmill {shingle_hash}"][1], timed[f"datasketch {shingle_hash}"][1]
-        assert all(np.array_equal(s, m.hashvalues) for s, m in zip(ours, theirs)), f"{shingle_hash} signatures differ from datasketch"
+        assert all(np.array_equal(s, m.hashvalues) for s, m in zip(ours, theirs, strict=True)), f"{shingle_hash} signatures differ from datasketch"
 
     shingle_count = sum(map(len, token_lists))
     print(f"\n{label}: {len(texts)} documents, {shingle_count / len(texts):.0f} shingles per document on average")
@@ -128,7 +128,7 @@ def stage_records(shard: int, per_shard: int) -> Iterator[dict[str, Any]]:
             text = near_copy(rng.choice(recent), rng)
         else:
             text = generated_document(rng, (1, 3))
-            recent = (recent + [text])[-100:]
+            recent = [*recent, text][-100:]
         yield new_record("bench", f"{shard:05d}-{i:06d}", "", text, file="generated", row=i)
 
 

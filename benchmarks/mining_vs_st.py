@@ -130,7 +130,7 @@ def explain(key: str, ours: Any, theirs: Any, records: list[PairRecord], thresho
         if side:
             other = theirs if side is ours else ours
             other_negatives = set(other["negatives"]) if other else set()
-            differing += [s for n, s in zip(side["negatives"], side["scores"]) if n not in other_negatives]
+            differing += [s for n, s in zip(side["negatives"], side["scores"], strict=True) if n not in other_negatives]
     if any(abs(s - threshold_of[group]) < MARGIN_BOUNDARY for s in differing):
         return "a candidate within 1e-4 of the margin threshold (float rounding: cosine vs dot product)"
     if ours is None or theirs is None:

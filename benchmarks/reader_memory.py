@@ -25,7 +25,11 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-WORDS = ["coffee", "bean", "grind", "roast", "espresso", "water", "temperature", "brew", "filter", "pressure", "crema", "burr", "grinder", "aroma", "acidity", "body", "extraction", "kettle", "pour", "over", "french", "press", "milk", "foam", "latte", "cup", "taste", "bitter", "sweet", "fresh", "storage", "container", "vacuum", "seal", "humidity", "light", "oxygen", "degas", "days", "weeks", "store", "freezer", "fridge", "airtight", "valve", "bag"]
+WORDS = [
+    "coffee", "bean", "grind", "roast", "espresso", "water", "temperature", "brew", "filter", "pressure", "crema", "burr", "grinder", "aroma", "acidity",
+    "body", "extraction", "kettle", "pour", "over", "french", "press", "milk", "foam", "latte", "cup", "taste", "bitter", "sweet", "fresh", "storage",
+    "container", "vacuum", "seal", "humidity", "light", "oxygen", "degas", "days", "weeks", "store", "freezer", "fridge", "airtight", "valve", "bag",
+]
 ENTITY = {"\n": "&#xA;"}
 
 

@@ -146,7 +146,9 @@ def run_sentence_transformers(config_path: str, work: Path, max_tokens: int) -> 
         # mini-batches); its uncached loss is the same InfoNCE.
         loss = MultipleNegativesRankingLoss(model, scale=1 / config.loss.temperature)
     else:
-        loss = CachedMultipleNegativesRankingLoss(model, scale=1 / config.loss.temperature, mini_batch_size=config.loss.chunk_size or config.training.batch_size)
+        loss = CachedMultipleNegativesRankingLoss(
+            model, scale=1 / config.loss.temperature, mini_batch_size=config.loss.chunk_size or config.training.batch_size
+        )
     arguments = SentenceTransformerTrainingArguments(
         output_dir=str(work / "st-run"),
         max_steps=config.training.steps,
@@ -174,7 +176,8 @@ def run_sentence_transformers(config_path: str, work: Path, max_tokens: int) -> 
     after = {}
     for s in sets:
         retrieval = held_out_set(s, config.data.held_out_fraction, config.evaluation.max_queries)
-        after[retrieval.name] = evaluate(encoder, retrieval, config.data.max_query_tokens, config.data.max_document_tokens, config.evaluation.batch_size)["ndcg@10"]
+        metrics = evaluate(encoder, retrieval, config.data.max_query_tokens, config.data.max_document_tokens, config.evaluation.batch_size)
+        after[retrieval.name] = metrics["ndcg@10"]
     pairs = config.training.steps * config.training.batch_size
     return {"pairs_per_s": pairs / seconds, "pairs_per_cpu_s": pairs / cpu_seconds, "loss": type(loss).__name__, "after": after}
 
@@ -193,7 +196,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--realdata", type=Path, default=ROOT.parent / "shared" / "realdata")
     parser.add_argument("--work", type=Path, help="working folder (default: a temporary one)")
-    parser.add_argument("--model", choices=["default", *BERT_SIZES], default="default", help="student: the wordllama StaticEmbedding, or a randomly initialised BERT built locally")
+    parser.add_argument(
+        "--model",
+        choices=["default", *BERT_SIZES],
+        default="default",
+        help="student: the wordllama StaticEmbedding, or a randomly initialised BERT built locally",
+    )
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--chunk-size", type=int, help="GradCache chunk (both trainers); default: the whole batch at once")
@@ -220,7 +228,10 @@ def main() -> None:
         torch.cuda.reset_peak_memory_stats(device)
     ours = run_pairmill(config_path)
     ours_memory = peak_memory_mib(device)
-    print(f"pairmill: {ours['pairs_per_s']:.1f} pairs/s ({ours['pairs_per_cpu_s']:.1f} per CPU-second), {ours['tokens_per_s']:.0f} tokens/s, peak memory {ours_memory:.0f} MiB")
+    print(
+        f"pairmill: {ours['pairs_per_s']:.1f} pairs/s ({ours['pairs_per_cpu_s']:.1f} per CPU-second), "
+        f"{ours['tokens_per_s']:.0f} tokens/s, peak memory {ours_memory:.0f} MiB"
+    )
     print(f"  held-out nDCG@10 before {mean(ours['before']):.4f} after {mean(ours['after']):.4f}")
     for name in sorted(ours["before"]):
         print(f"    {name}: {ours['before'][name]:.4f} -> {ours['after'][name]:.4f}")
@@ -229,7 +240,10 @@ def main() -> None:
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     theirs = run_sentence_transformers(config_path, work, max_tokens)
-    print(f"sentence-transformers ({theirs['loss']}): {theirs['pairs_per_s']:.1f} pairs/s ({theirs['pairs_per_cpu_s']:.1f} per CPU-second), peak memory {peak_memory_mib(device):.0f} MiB (CPU: process peak so far)")
+    print(
+        f"sentence-transformers ({theirs['loss']}): {theirs['pairs_per_s']:.1f} pairs/s ({theirs['pairs_per_cpu_s']:.1f} per CPU-second), "
+        f"peak memory {peak_memory_mib(device):.0f} MiB (CPU: process peak so far)"
+    )
     print(f"  held-out nDCG@10 after {mean(theirs['after']):.4f}")
     for name in sorted(theirs["after"]):
         print(f"    {name}: {theirs['after'][name]:.4f}")

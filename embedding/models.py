@@ -21,7 +21,7 @@ import json
 import os
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,6 +32,7 @@ from schemas.recipe import TeacherConfig
 
 if TYPE_CHECKING:  # imported where a model is loaded, after the Hub is set offline
     from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import StaticEmbedding
 
 DEFAULT_MODEL = "default"
 # A static model holds only token ids per batch, so it tokenizes in large batches: the Rust tokenizer
@@ -108,7 +109,7 @@ def resolve_dtype(requested: str, device: torch.device) -> torch.dtype:
     return {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[requested]
 
 
-def _static_module(model: torch.nn.Module) -> torch.nn.Module | None:
+def _static_module(model: torch.nn.Module) -> StaticEmbedding | None:
     from sentence_transformers.sentence_transformer.modules import StaticEmbedding
 
     modules = list(model.children())
@@ -138,7 +139,10 @@ class Teacher:
             model.max_seq_length = config.max_seq_length
         self.model = model.to(self.dtype).eval()
         self.static = _static_module(self.model)
-        self.dim = int(self.model.get_embedding_dimension())
+        dim = self.model.get_embedding_dimension()
+        if dim is None:
+            raise TeacherError(f"teacher model {config.model!r} does not report its embedding dimension")
+        self.dim = int(dim)
         self.fingerprint = self._fingerprint()
 
     def _fingerprint(self) -> str:
@@ -169,7 +173,7 @@ class Teacher:
             order, batch_size = np.arange(len(texts)), STATIC_BATCH_SIZE
         else:
             order, batch_size = np.argsort([-len(t) for t in texts], kind="stable"), self.config.batch_size
-        starts = range(0, len(texts), batch_size)
+        starts: Iterable[int] = range(0, len(texts), batch_size)
         if sys.stderr.isatty():
             from tqdm import tqdm
 
@@ -182,6 +186,7 @@ class Teacher:
         return out
 
     def _embed_static(self, batch: list[str]) -> torch.Tensor:
+        assert self.static is not None, "called for static models only"
         ids, offsets = static_token_batch(self.static, batch, self.config.max_seq_length, self.device)
         return self.static.embedding(ids, offsets)
 
@@ -192,7 +197,7 @@ class Teacher:
         return self.model(features)["sentence_embedding"]
 
 
-def static_token_batch(static: torch.nn.Module, texts: list[str], max_tokens: int | None, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+def static_token_batch(static: StaticEmbedding, texts: list[str], max_tokens: int | None, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """A StaticEmbedding's (flat token ids, offsets) for ``texts``, each cut at ``max_tokens``.
 
     The same ids as StaticEmbedding.preprocess, without offsets (encode_batch_fast) and with the

@@ -16,10 +16,13 @@ import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import numpy as np
 import torch
+
+if TYPE_CHECKING:
+    from embedding.models import Teacher
 
 DEFAULT_QUERY_BATCH = 4096
 DEFAULT_CORPUS_CHUNK = 16384
@@ -164,7 +167,7 @@ def texts_digest(texts: Sequence[str]) -> str:
     return digest.hexdigest()
 
 
-def cached_document_embeddings(teacher: Teacher, texts: Sequence[str], cache_dir: str | None) -> torch.Tensor:  # noqa: F821
+def cached_document_embeddings(teacher: Teacher, texts: Sequence[str], cache_dir: str | None) -> torch.Tensor:
     """``teacher.encode_documents(texts)``, stored in and reused from ``cache_dir`` (float32 .npy files
     named by teacher fingerprint, document prefix and sha256 of the texts); no cache when ``cache_dir`` is None."""
     if cache_dir is None:

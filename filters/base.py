@@ -19,7 +19,7 @@ class RecordFilter(ABC):
 
     batch_size: int = 1024
 
-    def setup(self) -> None:
+    def setup(self) -> None:  # noqa: B027 - an optional hook, not an abstract method: most filters need no setup
         """Load models or other heavy state; called once per worker before the first record."""
 
     @abstractmethod

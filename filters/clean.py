@@ -6,6 +6,7 @@ control characters, whitespace) and then drops pairs that are empty, too short, 
 from __future__ import annotations
 
 import hashlib
+from typing import Literal
 
 from filters.base import RecordFilter
 from schemas.recipe import CleanConfig
@@ -17,8 +18,12 @@ def exact_key(record: PairRecord, field: str) -> str:
     """sha1 of the matching form of the query, the document, or both (the exact-dedup grouping key)."""
     if field == "pair":
         text = matching_form(record["query"]) + "\x1f" + matching_form(record["document"])
+    elif field == "query":
+        text = matching_form(record["query"])
+    elif field == "document":
+        text = matching_form(record["document"])
     else:
-        text = matching_form(record[field])  # type: ignore[literal-required]
+        raise KeyError(field)  # as indexing the record by an unknown field would
     return hashlib.sha1(text.encode("utf-8")).hexdigest()
 
 
@@ -30,12 +35,12 @@ class CleanFilter(RecordFilter):
 
     def check(self, record: PairRecord) -> str | None:
         config = self.config
-        limits = {
+        limits: dict[Literal["query", "document"], tuple[int, int]] = {
             "query": (config.min_query_chars, config.max_query_chars),
             "document": (config.min_document_chars, config.max_document_chars),
         }
         for side, (shortest, longest) in limits.items():
-            text = clean_form(record[side], config.unescape_html, config.normalization)  # type: ignore[literal-required]
+            text = clean_form(record[side], config.unescape_html, config.normalization)
             if not text:
                 return f"empty_{side}"
             if len(text) < shortest:
@@ -44,7 +49,7 @@ class CleanFilter(RecordFilter):
                 if config.too_long == "drop":
                     return f"{side}_too_long"
                 text = text[:longest].rstrip()
-            record[side] = text  # type: ignore[literal-required]
+            record[side] = text
         if config.drop_identical and matching_form(record["query"]) == matching_form(record["document"]):
             return "query_equals_document"
         return None

@@ -104,7 +104,7 @@ class ConsistencyScorer(RecordFilter):
         documents = self.teacher.encode_documents([r["document"] for r in chunk])
         ranks, scores = own_document_ranks(queries, documents, self.config.search_batch)
         verdicts: list[str | None] = [None] * len(records)
-        for position, (rank, score) in enumerate(zip(ranks.tolist(), scores.tolist())):
+        for position, (rank, score) in enumerate(zip(ranks.tolist(), scores.tolist(), strict=True)):
             record = chunk[position]
             record["meta"]["consistency_rank"] = rank
             record["meta"]["consistency_score"] = score

@@ -15,7 +15,7 @@ import math
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 from filters.base import RecordFilter
 from schemas.config import ConfigError
@@ -78,11 +78,11 @@ class LanguageIdentifier:
         """
         labels, probabilities = self.model.predict([fold_lines(t) for t in texts], k=self.k)
         verdicts: list[tuple[str, float, str | None]] = []
-        for text_labels, text_probabilities in zip(labels, probabilities):
+        for text_labels, text_probabilities in zip(labels, probabilities, strict=True):
             top = text_labels[0].removeprefix(LABEL_PREFIX)
             top_probability = float(text_probabilities[0])
             verdict: tuple[str, float, str | None] = (top, top_probability, OTHER_LANGUAGE if top not in self.languages else LOW_CONFIDENCE)
-            for label, probability in zip(text_labels, text_probabilities):
+            for label, probability in zip(text_labels, text_probabilities, strict=True):
                 language = label.removeprefix(LABEL_PREFIX)
                 if probability < self.threshold:
                     break
@@ -119,8 +119,9 @@ class LanguageFilter(RecordFilter):
         if self.identifier is None:
             self.setup()
         assert self.identifier is not None  # set by setup
-        sides = ["query", "document"] if self.config.fields == "both" else [self.config.fields]
-        texts = [record[side] for side in sides for record in records]  # type: ignore[literal-required]
+        fields = self.config.fields
+        sides: list[Literal["query", "document"]] = ["query", "document"] if fields == "both" else [fields]
+        texts = [record[side] for side in sides for record in records]
         verdicts = self.identifier.identify(texts)
         by_side = [verdicts[i * len(records) : (i + 1) * len(records)] for i in range(len(sides))]
         reasons: list[str | None] = []
@@ -148,13 +149,14 @@ def self_check() -> str | None:
         return f"language self-check failed: cannot load the default model: {err}"
     try:
         labels, probabilities = model.predict([text for _, text in SELF_CHECK_TEXTS], k=1)
-        top = [(text_labels[0].removeprefix(LABEL_PREFIX), float(p[0])) for text_labels, p in zip(labels, probabilities)]
+        top = [(text_labels[0].removeprefix(LABEL_PREFIX), float(p[0])) for text_labels, p in zip(labels, probabilities, strict=True)]
     except Exception as err:
         return (
             f"language self-check failed: the installed fasttext module's batch predict returns no probabilities ({err}); "
             "fasttext-predict probably replaced fasttext-numpy2: pip install --force-reinstall --no-deps fasttext-numpy2"
         )
-    for (expected, _), (got, probability) in zip(SELF_CHECK_TEXTS, top):
+    # Not strict: a batch predict that answers fewer texts is reported below, after the answers it did give.
+    for (expected, _), (got, probability) in zip(SELF_CHECK_TEXTS, top, strict=False):
         if got != expected or not 0.5 < probability <= 1.0:
             return f"language self-check failed: expected {expected} with probability above 0.5, got {got} {probability:.3f}"
     if len(top) != len(SELF_CHECK_TEXTS):

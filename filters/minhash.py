@@ -72,8 +72,9 @@ def shingle_spans(texts: Sequence[str], ngram: int) -> ShingleSpans:
         parts: Sequence[str | bytes] = texts
         raw_bytes = joined.encode("ascii")
     else:
-        parts = [t.encode("ascii") if t.isascii() else matching_form(t).encode("utf-8") for t in texts]
-        raw_bytes = b"".join(parts)  # type: ignore[arg-type]
+        encoded = [t.encode("ascii") if t.isascii() else matching_form(t).encode("utf-8") for t in texts]
+        parts = encoded
+        raw_bytes = b"".join(encoded)
     offsets = np.zeros(len(parts) + 1, dtype=np.int64)
     np.cumsum(np.fromiter(map(len, parts), dtype=np.int64, count=len(parts)), out=offsets[1:])
     raw = np.frombuffer(raw_bytes, dtype=np.uint8)
@@ -206,6 +207,6 @@ def band_keys(sketches: Sketches, bands: int, rows: int) -> list[list[bytes]]:
     values = sketches.signatures[:, : bands * rows].astype(">u4").reshape(len(sketches.signatures), bands, rows)
     prefixes = [band.to_bytes(2, "big") for band in range(bands)]
     keys: list[list[bytes]] = []
-    for row, empty in zip(values, sketches.empty):
-        keys.append([] if empty else [prefix + band.tobytes() for prefix, band in zip(prefixes, row)])
+    for row, empty in zip(values, sketches.empty, strict=True):
+        keys.append([] if empty else [prefix + band.tobytes() for prefix, band in zip(prefixes, row, strict=True)])
     return keys

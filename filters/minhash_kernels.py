@@ -8,16 +8,33 @@ compiles for itself.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
 import llvmlite.ir as ir
 import numpy as np
 from numba import njit, types
 from numba.extending import intrinsic
 
+if TYPE_CHECKING:
+    from numba.core.base import BaseContext
+    from numba.core.typing.context import BaseContext as TypingContext
+    from numba.core.typing.templates import Signature
 
-def compiled(**options):  # type: ignore[no-untyped-def]
-    """numba's ``njit`` with an on-disk cache, or without one where no cache location is writable."""
+Function = TypeVar("Function", bound=Callable[..., Any])
+# How an intrinsic emits its LLVM IR: the builder and the arguments' values in, the result's value out
+# (llvmlite ships no type information, so its IRBuilder and Value are Any to mypy).
+Emit = Callable[[ir.IRBuilder, ir.Value, ir.Value], ir.Value]
 
-    def decorate(function):  # type: ignore[no-untyped-def]
+
+def compiled(**options: Any) -> Callable[[Function], Function]:
+    """numba's ``njit`` with an on-disk cache, or without one where no cache location is writable.
+
+    The compiled dispatcher is called from Python and from compiled code as the function itself is, so it
+    keeps the function's type.
+    """
+
+    def decorate(function: Function) -> Function:
         try:
             return njit(cache=True, **options)(function)
         except RuntimeError:  # numba: "cannot cache function ...: no locator available"
@@ -31,15 +48,19 @@ def compiled(**options):  # type: ignore[no-untyped-def]
 _U32 = ir.IntType(32)
 
 
-def _uint32_operation(emit):  # type: ignore[no-untyped-def]
+def _uint32_operation(emit: Emit) -> Callable[[np.uint32, np.uint32], np.uint32]:
+    """A uint32 operation on two uint32 values, for compiled code, whose IR ``emit`` writes."""
+
     @intrinsic
-    def operation(typingctx, a, b):  # type: ignore[no-untyped-def]
-        def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+    def operation(typingctx: TypingContext, a: types.Type, b: types.Type) -> tuple[Signature, Callable[..., ir.Value]]:
+        def codegen(context: BaseContext, builder: ir.IRBuilder, signature: Signature, args: Sequence[ir.Value]) -> ir.Value:
             return emit(builder, *args)
 
         return types.uint32(types.uint32, types.uint32), codegen
 
-    return operation
+    # numba's stubs type an intrinsic by its typing function, called from Python (where it raises); compiled
+    # code calls it with the arguments after typingctx and gets the value its signature names.
+    return cast(Callable[[np.uint32, np.uint32], np.uint32], operation)
 
 
 add32 = _uint32_operation(lambda builder, a, b: builder.add(a, b))
@@ -52,17 +73,19 @@ shr32 = _uint32_operation(lambda builder, a, bits: builder.lshr(a, bits))
 rotl32 = _uint32_operation(lambda builder, a, bits: builder.or_(builder.shl(a, bits), builder.lshr(a, builder.sub(ir.Constant(_U32, 32), bits))))
 
 
-def _unaligned_uint32(big_endian: bool):  # type: ignore[no-untyped-def]
+def _unaligned_uint32(big_endian: bool) -> Callable[[np.ndarray, int], np.uint32]:
+    """A load of 4 bytes of a uint8 array, from any index, as one uint32, for compiled code."""
+
     @intrinsic
-    def load(typingctx, buffer, index):  # type: ignore[no-untyped-def]
-        def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+    def load(typingctx: TypingContext, buffer: types.Type, index: types.Type) -> tuple[Signature, Callable[..., ir.Value]]:
+        def codegen(context: BaseContext, builder: ir.IRBuilder, signature: Signature, args: Sequence[ir.Value]) -> ir.Value:
             array = context.make_array(signature.args[0])(context, builder, args[0])
             value = builder.load(builder.bitcast(builder.gep(array.data, [args[1]]), _U32.as_pointer()), align=1)
             return builder.call(builder.module.declare_intrinsic("llvm.bswap", [_U32]), [value]) if big_endian else value
 
         return types.uint32(buffer, types.intp), codegen
 
-    return load
+    return cast(Callable[[np.ndarray, int], np.uint32], load)  # called from compiled code: see _uint32_operation
 
 
 # The 4 bytes buffer[index:index+4] as one uint32, read in one instruction. They assume a little-endian
@@ -98,10 +121,10 @@ def fold_texts(raw: np.ndarray, offsets: np.ndarray, fold: np.ndarray) -> tuple[
     word_begins = np.empty(len(raw), np.bool_)
     text_ends = np.empty(texts, np.int64)
     text_words = np.zeros(texts, np.int64)
-    pos = 0
+    pos = np.int64(0)
     for text in range(texts):
-        in_word = 0
-        words = 0
+        in_word = np.int64(0)
+        words = np.int64(0)
         # Without branches, which word boundaries would mispredict: every byte is written, and kept (pos
         # moves on) when it is a word character or the first space after one. Unsigned indices spare
         # numba's check for negative ones, which would keep this loop from being optimised.
@@ -274,8 +297,12 @@ def permute_legacy(a: np.uint64, b: np.uint64, h: np.uint32) -> np.uint32:
     return np.uint32(((a * np.uint64(h) + b) % np.uint64((1 << 61) - 1)) & np.uint64(0xFFFFFFFF))
 
 
+# A permutation scheme, compiled: (a, b, hash) -> permuted 32-bit value; a and b are uint32 or uint64 by scheme.
+Permute = Callable[[Any, Any, np.uint32], np.uint32]
+
+
 @compiled()
-def fold_minima(hash32: np.ndarray, counts: np.ndarray, a: np.ndarray, b: np.ndarray, signatures: np.ndarray, permute) -> None:  # type: ignore[no-untyped-def]
+def fold_minima(hash32: np.ndarray, counts: np.ndarray, a: np.ndarray, b: np.ndarray, signatures: np.ndarray, permute: Permute) -> None:
     """Each text's signature: per permutation, the minimum of ``permute(a, b, h)`` over its shingles' hashes.
 
     Shingles are taken four at a time, so each pass over a signature row serves four of them; a text's last

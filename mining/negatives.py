@@ -362,7 +362,7 @@ def _search_and_select(
             )
             mined = select_negatives(candidates, config, corpus_keys=corpus.keys, pad_scores=pad_scores)
             searched, corpus_exhausted = indices.shape[1], indices.shape[1] < depth[batch].max() or (indices[:, -1] < 0).any()
-            for group, negatives in zip(batch.tolist(), mined):
+            for group, negatives in zip(batch.tolist(), mined, strict=True):
                 if negatives.outcome != FULL and searched < full_depth[group] and not corpus_exhausted:
                     depth[group] = min(full_depth[group], 4 * searched)
                     deeper.append(group)

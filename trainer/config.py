@@ -15,10 +15,14 @@ from schemas.recipe import Prefixes
 
 @dataclass
 class DataConfig:
-    alpha: float = setting(1.0, check=non_negative, help="a batch's dataset is drawn with probability proportional to size**alpha (1 = proportional, 0 = uniform)")
+    alpha: float = setting(
+        1.0, check=non_negative, help="a batch's dataset is drawn with probability proportional to size**alpha (1 = proportional, 0 = uniform)"
+    )
     shuffle_buffer: int = setting(10_000, check=positive, help="records read ahead and shuffled together (seeded)")
     num_negatives: int = setting(7, check=non_negative, help="hard negatives sampled per row of triplet datasets (Nomic used 7)")
-    held_out_fraction: float = setting(0.01, check=fraction, help="share of each dataset held out for evaluation, chosen by a hash of the record id; never trained on")
+    held_out_fraction: float = setting(
+        0.01, check=fraction, help="share of each dataset held out for evaluation, chosen by a hash of the record id; never trained on"
+    )
     max_query_tokens: int = setting(64, check=positive, help="queries are truncated to this many tokens")
     max_document_tokens: int = setting(256, check=positive, help="documents and negatives are truncated to this many tokens")
     use_prefixes: bool = setting(True, help="put the per-dataset prefixes before texts (manifest, else Nomic's table, else search_query/search_document)")
@@ -27,7 +31,10 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    student: str = setting("default", help="sentence-transformers model or Hugging Face encoder (name in the local cache, or path); 'default' is the offline wordllama StaticEmbedding")
+    student: str = setting(
+        "default",
+        help="sentence-transformers model or Hugging Face encoder (name in the local cache, or path); 'default' is the offline wordllama StaticEmbedding",
+    )
     device: Literal["auto", "cpu", "cuda"] = setting("auto", help="auto picks CUDA when present")
     precision: Literal["auto", "bf16", "fp32"] = setting("auto", help="auto is bf16 autocast on GPUs that support it, fp32 otherwise")
     gradient_checkpointing: bool = setting(False, help="recompute activations in the backward pass (transformer students only)")
@@ -121,7 +128,8 @@ def parse_train_config(raw: Any, path: str) -> TrainConfig:
         datasets = [datasets]
     if not isinstance(datasets, list) or not datasets or not all(isinstance(d, str) and d for d in datasets):
         raise ConfigError(f"{path}: datasets: expected a list of dataset or build output folders, got {raw.get('datasets')!r}")
-    blocks = {name: parse_block(cls, raw.get(name), f"{path}: {name}") for name, cls in BLOCKS.items()}
+    # One dataclass per key, each a different type: TrainConfig's fields are what types them.
+    blocks: dict[str, Any] = {name: parse_block(cls, raw.get(name), f"{path}: {name}") for name, cls in BLOCKS.items()}
     config = TrainConfig(path=path, output=raw["output"], datasets=datasets, **blocks)
     if config.loss.chunk_size is not None and config.loss.chunk_size > config.training.batch_size:
         raise ConfigError(f"{path}: loss.chunk_size: must not exceed training.batch_size ({config.training.batch_size}), got {config.loss.chunk_size}")

@@ -185,7 +185,9 @@ class BatchSampler:
         chosen = self.sets[int(self.rng.choice(len(self.sets), p=self.probabilities))]
         stream = self.streams[chosen.name]
         query_prefix, document_prefix = chosen.prefixes.query, chosen.prefixes.document
-        queries, documents, negatives = [], [], []
+        queries: list[str] = []
+        documents: list[str] = []
+        negatives: list[list[str]] = []
         seen: set[str] = set()
         skipped = 0
         while len(queries) < self.batch_size:

@@ -126,7 +126,7 @@ def retrieval_metrics(query_embeddings: torch.Tensor, corpus_embeddings: torch.T
     for start in range(0, query_embeddings.shape[0], batch_size):
         scores = query_embeddings[start : start + batch_size] @ corpus_embeddings.T
         top = torch.topk(scores, k, dim=1).indices.tolist()
-        for relevant, ranking in zip(qrels[start : start + batch_size], top):
+        for relevant, ranking in zip(qrels[start : start + batch_size], top, strict=True):
             gains = [relevant.get(doc, 0) for doc in ranking]
             dcg = sum((2**g - 1) / math.log2(rank + 2) for rank, g in enumerate(gains))
             ideal = sorted(relevant.values(), reverse=True)[:K]

@@ -64,7 +64,9 @@ def _embed_side(embed: Embed, chunks: list[dict]) -> torch.Tensor | None:
 
 def plain_backward(embed: Embed, sides: list[list[dict]], loss_fn: Loss) -> torch.Tensor:
     """Embed every side with its graph, compute the loss, back-propagate; returns the detached loss."""
-    loss = loss_fn(*(_embed_side(embed, chunks) for chunks in sides))
+    queries, documents, negatives = (_embed_side(embed, chunks) for chunks in sides)
+    assert queries is not None and documents is not None, "only the negatives side may be empty"
+    loss = loss_fn(queries, documents, negatives)
     loss.backward()
     return loss.detach()
 
@@ -99,15 +101,21 @@ def grad_cache_backward(embed: Embed, sides: list[list[dict]], loss_fn: Loss, de
                 outputs.append(embed(chunk))
             states.append(side_states)
             cached.append(torch.cat(outputs).detach().requires_grad_() if outputs else None)
-    loss = loss_fn(*cached)
+    queries, documents, negatives = cached
+    assert queries is not None and documents is not None, "only the negatives side may be empty"
+    loss = loss_fn(queries, documents, negatives)
     loss.backward()
     end_state = _RandomState(device)
-    for chunks, side_states, embeddings in zip(sides, states, cached):
+    for chunks, side_states, embeddings in zip(sides, states, cached, strict=True):
+        if embeddings is None:  # an empty side: no chunks to re-embed
+            continue
+        cached_gradient = embeddings.grad
+        assert cached_gradient is not None, "loss.backward() reached every embedding the loss was computed from"
         start = 0
-        for chunk, state in zip(chunks, side_states):
+        for chunk, state in zip(chunks, side_states, strict=True):
             state.restore()
             output = embed(chunk)
-            gradient = embeddings.grad[start : start + output.shape[0]]
+            gradient = cached_gradient[start : start + output.shape[0]]
             output.backward(gradient=gradient.to(output.dtype))
             start += output.shape[0]
     end_state.restore()

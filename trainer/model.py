@@ -47,7 +47,9 @@ def build_bert_student(folder: str, hidden_size: int, layers: int, heads: int, i
     from embedding.models import wordllama_files
 
     _, tokenizer_path = wordllama_files()
-    tokenizer = PreTrainedTokenizerFast(tokenizer_file=str(tokenizer_path), unk_token="<unk>", pad_token="<unk>", bos_token="<s>", eos_token="</s>", model_max_length=max_tokens)
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_file=str(tokenizer_path), unk_token="<unk>", pad_token="<unk>", bos_token="<s>", eos_token="</s>", model_max_length=max_tokens
+    )
     config = BertConfig(
         vocab_size=len(tokenizer),
         hidden_size=hidden_size,
@@ -96,17 +98,14 @@ class Encoder:
 
     def features(self, texts: list[str], max_tokens: int) -> Features:
         if self.static is not None:
-            return self._static_features(texts, max_tokens)
+            ids, offsets = static_token_batch(self.static, texts, max_tokens, self.device)
+            return {"input_ids": ids, "offsets": offsets}
         previous = self.model.max_seq_length
         self.model.max_seq_length = min(max_tokens, previous) if previous else max_tokens
         try:
             return batch_to_device(self.model.preprocess(texts), self.device)
         finally:
             self.model.max_seq_length = previous
-
-    def _static_features(self, texts: list[str], max_tokens: int) -> Features:
-        ids, offsets = static_token_batch(self.static, texts, max_tokens, self.device)
-        return {"input_ids": ids, "offsets": offsets}
 
     def embed(self, features: Features) -> torch.Tensor:
         """Sentence embeddings (unnormalised) with the graph when grad is enabled."""
@@ -129,6 +128,8 @@ class Encoder:
         self.model.eval()
         order = np.argsort([-len(t) for t in texts], kind="stable")
         dim = self.model.get_embedding_dimension()
+        if dim is None:
+            raise ConfigError("model.student: the student does not report its embedding dimension")
         out = torch.empty((len(texts), dim), dtype=torch.float32, device=self.device)
         for start in range(0, len(texts), batch_size):
             rows = order[start : start + batch_size]

@@ -14,7 +14,7 @@ EVAL_METRICS = ("ndcg@10", "recall@10", "mrr@10")
 def read_metrics(run_dir: str) -> list[dict[str, Any]]:
     """Every complete line of the log (a line cut short by a kill is left out)."""
     path = os.path.join(run_dir, METRICS)
-    rows = []
+    rows: list[dict[str, Any]] = []
     if not os.path.exists(path):
         return rows
     with open(path, encoding="utf-8") as f:
@@ -71,7 +71,7 @@ def save_plots(run_dir: str) -> list[str]:
     if eval_rows:
         names = sorted({r["eval"] for r in eval_rows})
         fig, axes = plt.subplots(1, len(EVAL_METRICS), figsize=(5 * len(EVAL_METRICS), 4.5))
-        for ax, metric in zip(axes, EVAL_METRICS):
+        for ax, metric in zip(axes, EVAL_METRICS, strict=True):
             for name in names:
                 points = [(r["step"], r[metric]) for r in eval_rows if r["eval"] == name]
                 ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=name)

@@ -19,7 +19,7 @@ import random
 import shutil
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -33,6 +33,9 @@ from trainer.evaluate import RetrievalSet, evaluate, held_out_set, load_beir
 from trainer.loss import Temperature, grad_cache_backward, info_nce, plain_backward
 from trainer.model import Encoder, load_student, resolve_autocast, resolve_device
 from trainer.runlog import MetricsLog, save_plots
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
 
 log = logging.getLogger("pairmill.trainer")
 
@@ -49,12 +52,13 @@ def run_training(config_path: str, resume: bool = False, output: str | None = No
 
 def build_optimizer(model: torch.nn.Module, temperature: Temperature, config: OptimizerConfig) -> torch.optim.AdamW:
     """AdamW; biases, norms (any parameter of fewer than 2 dimensions or named *norm*) and the temperature get no decay."""
-    decay, no_decay = [], []
+    decay: list[torch.nn.Parameter] = []
+    no_decay: list[torch.nn.Parameter] = []
     for name, parameter in model.named_parameters():
         if parameter.requires_grad:
             (no_decay if parameter.ndim < 2 or "norm" in name.lower() else decay).append(parameter)
     no_decay += [p for p in temperature.parameters() if p.requires_grad]
-    groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    groups: list[dict[str, Any]] = [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     # The fused kernel is several times faster than the per-tensor loop (a static student's table is 8M numbers).
     fused = all(p.device.type in ("cpu", "cuda") for g in groups for p in g["params"])
     return torch.optim.AdamW([g for g in groups if g["params"]], lr=config.lr, betas=(config.beta1, config.beta2), eps=config.eps, fused=fused)
@@ -89,7 +93,7 @@ def _set_rng_states(states: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(states["cuda"])
 
 
-def _save_model_atomically(model: torch.nn.Module, target: str) -> None:
+def _save_model_atomically(model: SentenceTransformer, target: str) -> None:
     temporary = target + ".tmp"
     shutil.rmtree(temporary, ignore_errors=True)
     model.save(temporary)
