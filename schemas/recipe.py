@@ -68,7 +68,9 @@ class MinHashConfig:
     num_perm: int = setting(128, check=positive, help="MinHash permutations")
     seed: int = setting(1, help="MinHash seed (datasketch's default is 1)")
     scheme: Literal["affine32", "legacy"] = setting("affine32", help="datasketch's permutation scheme: affine32 (its default since 2.0) or legacy (before 2.0)")
-    shingle_hash: Literal["sha1", "murmur3"] = setting("sha1", help="shingle hash: sha1 (datasketch's default) or murmur3 (datasketch with hashfunc=mmh3.hash(b, signed=False); twice as fast)")
+    shingle_hash: Literal["sha1", "murmur3"] = setting(
+        "sha1", help="shingle hash: sha1 (datasketch's default) or murmur3 (datasketch with hashfunc=mmh3.hash(b, signed=False); twice as fast)"
+    )
     threshold: float = setting(0.8, check=fraction, help="Jaccard similarity at which two records are duplicates")
     bands: int | None = setting(None, check=positive, help="LSH bands; with rows, overrides the optimum derived from the threshold")
     rows: int | None = setting(None, check=positive, help="LSH rows per band")

@@ -20,9 +20,9 @@ import time
 import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
-from typing import Any, BinaryIO, NamedTuple
+from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple, cast
 
 import apache_beam as beam
 import zstandard
@@ -32,6 +32,9 @@ from schemas.config import ConfigError
 from schemas.recipe import SourceSpec
 from schemas.record import PairRecord, RejectedRow, rejected
 from storage.files import match, open_read, size
+
+if TYPE_CHECKING:
+    from typing_extensions import TypeIs  # in typing from Python 3.13
 
 REJECTED = "rejected"
 
@@ -60,7 +63,7 @@ class SourceOutput(NamedTuple):
     rejected: beam.PCollection
 
 
-def is_rejected(item: Any) -> bool:
+def is_rejected(item: object) -> TypeIs[RejectedRow]:
     return isinstance(item, dict) and "reason" in item and "raw" in item
 
 
@@ -160,22 +163,27 @@ def open_input(path: str) -> Iterator[BinaryIO]:
     """
     raw = open_read(path)
     if sys.stderr.isatty():
-        raw = ProgressReader(raw, path, size(path))
+        # A readable binary stream, but an io.RawIOBase, which typeshed does not count as a typing.BinaryIO.
+        raw = cast(BinaryIO, ProgressReader(raw, path, size(path)))
     try:
-        lower = path.lower()
-        if lower.endswith(".gz"):
-            stream: Any = gzip.GzipFile(fileobj=raw, mode="rb")
-        elif lower.endswith(".bz2"):
-            stream = bz2.BZ2File(raw, mode="rb")
-        elif lower.endswith(".zst") or lower.endswith(".zstd"):
-            stream = io.BufferedReader(ZstdFrames(raw), buffer_size=1 << 20)
-        elif lower.endswith(".xz"):
-            stream = lzma.LZMAFile(raw, mode="rb")
-        else:
-            stream = raw
-        yield stream
+        with decompressed(raw, path) as stream:
+            yield stream
     finally:
         raw.close()
+
+
+def decompressed(raw: BinaryIO, path: str) -> AbstractContextManager[Any]:
+    """The decompressing stream over ``raw`` by the path's extension; leaving it closes the decompressor, not ``raw``."""
+    lower = path.lower()
+    if lower.endswith(".gz"):
+        return gzip.GzipFile(fileobj=raw, mode="rb")
+    if lower.endswith(".bz2"):
+        return bz2.BZ2File(raw, mode="rb")
+    if lower.endswith(".zst") or lower.endswith(".zstd"):
+        return io.BufferedReader(ZstdFrames(raw), buffer_size=1 << 20)
+    if lower.endswith(".xz"):
+        return lzma.LZMAFile(raw, mode="rb")
+    return nullcontext(raw)
 
 
 def match_paths(patterns: list[str], where: str) -> list[str]:
