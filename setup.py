@@ -2,6 +2,8 @@
 
 The same file is what Dataflow's ``--setup_file`` installs on every worker.
 """
+from pathlib import Path
+
 from setuptools import setup
 
 VERSION = "0.1.0"
@@ -10,7 +12,7 @@ setup(
     name="pairmill",
     version=VERSION,
     description="Curate weakly-supervised text pairs for training embedders (Nomic Embed style) with Apache Beam.",
-    long_description=open("README.md", encoding="utf-8").read(),
+    long_description=Path("README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     # Listed in layer order: a package imports only from the packages above it (README, "Layers").

@@ -89,9 +89,9 @@ def child(reader: str, path: str) -> None:
     import xml.etree.ElementTree as ET
 
     from filters.html_text import html_to_text
-    from pipelines.sources.base import open_input
     from pipelines.sources.stackexchange import StackExchangeSource
     from schemas.recipe import parse_source
+    from storage.compressed import open_input
 
     baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.perf_counter()

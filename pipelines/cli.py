@@ -100,22 +100,27 @@ def make_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     build = commands.add_parser("build", help="curate: ingest -> clean -> language -> dedup -> consistency -> shards",
-                                description="Build every source of RECIPE into OUT/<dataset> shard folders, with the funnel in OUT/report.json and OUT/report.html. Unknown --flags are passed to Beam.")
+                                description="Build every source of RECIPE into OUT/<dataset> shard folders, with the funnel in OUT/report.json "
+                                "and OUT/report.html. Unknown --flags are passed to Beam.")
     build.add_argument("recipe", help="YAML recipe file")
     build.add_argument("--output", help="output folder (overrides the recipe's output)")
     build.add_argument("--overwrite", action="store_true", help="replace datasets that already hold a complete build")
-    build.add_argument("--dry-run", action="store_true", help="validate the recipe and print the plan (sources, stages, expected counts) without reading data")
+    build.add_argument("--dry-run", action="store_true",
+                       help="validate the recipe and print the plan (sources, stages, expected counts) without reading data")
     build.set_defaults(run=command_build, beam=True)
 
     mine = commands.add_parser("mine", help="hard negatives for built datasets -> triplet shards",
-                               description="Mine hard negatives with the recipe's teacher for the datasets its mining block names (already built under the recipe's output) and write <dataset><output_suffix> triplet (or labeled-pair) datasets. Unknown --flags are passed to Beam.")
+                               description="Mine hard negatives with the recipe's teacher for the datasets its mining block names (already built "
+                               "under the recipe's output) and write <dataset><output_suffix> triplet (or labeled-pair) datasets. "
+                               "Unknown --flags are passed to Beam.")
     mine.add_argument("recipe", help="YAML recipe file with a mining block")
     mine.add_argument("--output", help="output folder holding the built datasets (overrides the recipe's output)")
     mine.add_argument("--overwrite", action="store_true", help="replace mined datasets that already hold a complete build")
     mine.set_defaults(run=command_mine, beam=True)
 
     train = commands.add_parser("train", help="the bundled contrastive trainer (torchrun for several GPUs)",
-                                description="Train an embedder on built datasets (InfoNCE, one dataset per batch, GradCache, prefixes per dataset) and save a model SentenceTransformer(path) loads. Several GPUs: torchrun --nproc_per_node N -m pipelines.cli train CONFIG.")
+                                description="Train an embedder on built datasets (InfoNCE, one dataset per batch, GradCache, prefixes per dataset) "
+                                "and save a model SentenceTransformer(path) loads. Several GPUs: torchrun --nproc_per_node N -m pipelines.cli train CONFIG.")
     # The trainer's arguments, declared here so that `pairmill --help` does not import torch.
     train.add_argument("config", help="train CONFIG (YAML); every key is documented in trainer/config.py and recipes/train_demo.yaml")
     train.add_argument("--resume", action="store_true", help="continue the run in the output folder from its newest sound checkpoint")
@@ -125,16 +130,21 @@ def make_parser() -> argparse.ArgumentParser:
     from pipelines.demo import add_demo_arguments
 
     demo = commands.add_parser("demo", help="everything, offline, on a generated sample corpus",
-                               description="Generate a sample corpus in the published formats with planted duplicates, non-English records and mismatched pairs; build it with every filter on; mine negatives; train the default student briefly; write the report; and score the filters against the corpus's ground truth.")
+                               description="Generate a sample corpus in the published formats with planted duplicates, non-English records and "
+                               "mismatched pairs; build it with every filter on; mine negatives; train the default student briefly; write the report; "
+                               "and score the filters against the corpus's ground truth.")
     add_demo_arguments(demo)
     demo.set_defaults(run=command_demo, beam=False)
 
-    inspect = commands.add_parser("inspect", help="print a dataset's manifest and a few records", description="Print the manifest and the first records of a dataset folder, or of every dataset in an output folder.")
+    inspect = commands.add_parser("inspect", help="print a dataset's manifest and a few records",
+                                  description="Print the manifest and the first records of a dataset folder, or of every dataset in an output folder.")
     inspect.add_argument("path", help="dataset folder or output folder")
     inspect.add_argument("-n", "--records", type=int, default=3, help="records to print per dataset (default 3)")
     inspect.set_defaults(run=command_inspect, beam=False)
 
-    verify = commands.add_parser("verify", help="re-check checksums, counts and schema", description="Re-check every shard's sha256, size and record count against the manifest, every record against the schema, and counts.json. Exits 1 on any mismatch.")
+    verify = commands.add_parser("verify", help="re-check checksums, counts and schema",
+                                 description="Re-check every shard's sha256, size and record count against the manifest, every record against "
+                                 "the schema, and counts.json. Exits 1 on any mismatch.")
     verify.add_argument("path", help="dataset folder or output folder")
     verify.set_defaults(run=command_verify, beam=False)
     return parser

@@ -157,7 +157,7 @@ class SelectNegativesFn(beam.DoFn):
         )
         pad_from = np.array(corpus_keys, dtype=np.int64) if self.config.too_few == "pad" else None
         mined = select_negatives(candidates_batch, self.config, corpus_keys=pad_from)
-        for query, negatives in zip(batch, mined):
+        for query, negatives in zip(batch, mined, strict=True):
             yield query["query_key"], (negatives.indices, negatives.scores, negatives.outcome)
 
 
@@ -202,14 +202,14 @@ class AssembleRowsFn(beam.DoFn):
         assert self.teacher is not None  # too_few="pad" loads it
         query_embedding = self.teacher.encode_queries([query]).float()[0]
         padded = self.teacher.encode_documents(negatives).float() @ query_embedding
-        return [s if not math.isnan(s) else float(p) for s, p in zip(negative_scores, padded.tolist())]
+        return [s if not math.isnan(s) else float(p) for s, p in zip(negative_scores, padded.tolist(), strict=True)]
 
 
 def labeled_pairs(record: PairRecord) -> Iterator[PairRecord]:
     """(query, document, label) rows for rerankers: the positive with label 1, each negative with 0."""
     meta = record["meta"]
     yield {**record, "id": f"{record['id']}/pos", "negatives": [], "meta": {**meta, "label": 1, "negative_scores": []}}
-    for i, (text, score) in enumerate(zip(record["negatives"], meta["negative_scores"])):
+    for i, (text, score) in enumerate(zip(record["negatives"], meta["negative_scores"], strict=True)):
         yield {**record, "id": f"{record['id']}/neg{i}", "document": text, "negatives": [],
                "meta": {**meta, "label": 0, "negative_scores": [score]}}
 
@@ -362,7 +362,7 @@ def add_mined_dataset(pipeline: beam.Pipeline, recipe: Recipe, dataset: str, con
     candidates = {"corpus": embedded, "queries": batches} | f"{label} search" >> SearchPartitions(config)
     selection = candidates | f"{label} select" >> SelectNegatives(config, corpus)
     texts = {"selection": selection, "corpus": corpus} | f"{label} negative texts" >> JoinNegativeTexts()
-    row_scores = batches | f"{label} row scores" >> beam.FlatMap(lambda b: zip(b["query_keys"].tolist(), b["row_scores"]))
+    row_scores = batches | f"{label} row scores" >> beam.FlatMap(lambda b: zip(b["query_keys"].tolist(), b["row_scores"], strict=True))
     assembled = {"rows": groups, "row_scores": row_scores, "selection": selection, "texts": texts} | f"{label} assemble" >> AssembleRows(name, config)
     write_mined(assembled, recipe, dataset, name, config, input_manifest, label)
 

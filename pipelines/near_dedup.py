@@ -72,7 +72,7 @@ class SketchFn(beam.DoFn):
     def process(self, batch: list[PairRecord]) -> Iterator[Any]:
         self.funnel.count(self.dataset, STAGE, "in", len(batch))
         sketches = self.hasher.sketch([shingle_text(r, self.config.field) for r in batch], fingerprints=self.config.verify)
-        for i, (record, keys) in enumerate(zip(batch, band_keys(sketches, self.bands, self.rows))):
+        for i, (record, keys) in enumerate(zip(batch, band_keys(sketches, self.bands, self.rows), strict=True)):
             if not keys:
                 continue
             label = record_label(record, self.config.keep)

@@ -44,7 +44,7 @@ class WriteShardFn(beam.DoFn):
         index, items = element
         ordered = sorted(items, key=self.sort_key)
         if self.dataset is not None:
-            ordered = list(self._unique_ids(ordered))
+            ordered = list(self._unique_ids(ordered, self.dataset))
         name = shard_name(self.prefix, index)
         info = write_atomically(
             join(self.folder, name),
@@ -57,15 +57,15 @@ class WriteShardFn(beam.DoFn):
             write_bytes(join(self.folder, name.replace(".jsonl.zst", ".parquet")), data)
         yield info
 
-    def _unique_ids(self, records: list[PairRecord]) -> Iterator[PairRecord]:
+    def _unique_ids(self, records: list[PairRecord], dataset: str) -> Iterator[PairRecord]:
         previous = None
         for record in records:
-            self.funnel.count(self.dataset, "write", "in")  # type: ignore[arg-type]
+            self.funnel.count(dataset, "write", "in")
             if record["id"] == previous:
-                self.funnel.count(self.dataset, "write", "dropped:duplicate_id")  # type: ignore[arg-type]
+                self.funnel.count(dataset, "write", "dropped:duplicate_id")
                 continue
             previous = record["id"]
-            self.funnel.count(self.dataset, "write", "kept")  # type: ignore[arg-type]
+            self.funnel.count(dataset, "write", "kept")
             yield record
 
 

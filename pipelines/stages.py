@@ -47,10 +47,10 @@ class FilterBatchFn(beam.DoFn):
     def process(self, batch: list[PairRecord]) -> Iterator[Any]:
         stage = self.filter.stage
         # Filters rewrite text and meta in place; Beam elements must not be mutated, so work on copies.
-        batch = [{**record, "meta": dict(record["meta"])} for record in batch]  # type: ignore[misc]
+        batch = [{**record, "meta": record["meta"].copy()} for record in batch]
         verdicts = self.filter.check_batch(batch)
         self.funnel.count(self.dataset, stage, "in", len(batch))
-        for record, reason in zip(batch, verdicts):
+        for record, reason in zip(batch, verdicts, strict=True):
             yield counted_verdict(self.funnel, self.dataset, stage, record, reason)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import itertools
 import math
 from typing import Any
 
@@ -42,7 +43,7 @@ def funnel_chart(dataset: str, entry: dict[str, Any]) -> str:
     bars = ax.barh(labels, values, color=KEPT_COLOR)
     ax.bar_label(bars, labels=[f"{v:,}" for v in values], padding=3, fontsize=8)
     ax.invert_yaxis()
-    ax.set_xlim(0, max(values + [1]) * 1.15)
+    ax.set_xlim(0, max([*values, 1]) * 1.15)
     ax.set_xlabel("records")
     ax.set_title(f"{dataset}: records after each stage", fontsize=10)
     return png(figure, f"{dataset} funnel")
@@ -72,7 +73,7 @@ def histogram_axes(ax: Axes, edges: list[float], series: Series, title: str, log
 
 
 def bucket_labels(edges: list[float]) -> list[str]:
-    return [str(int(a)) if b - a == 1 else f"{int(a)}-{int(b) - 1}" for a, b in zip(edges, edges[1:])]
+    return [str(int(a)) if b - a == 1 else f"{int(a)}-{int(b) - 1}" for a, b in itertools.pairwise(edges)]
 
 
 def grouped_bars(ax: Axes, labels: list[str], series: Series, title: str, ylabel: str) -> None:
@@ -98,7 +99,7 @@ def histogram_series(kept: Summary, dropped: Summary, name: str) -> Series:
 def lengths_chart(dataset: str, edges: dict[str, list[float]], kept: Summary, dropped: Summary) -> str:
     names = [("query_chars", "query length (characters)"), ("document_chars", "document length (characters)")]
     figure, axes = new_figure(len(names))
-    for ax, (name, title) in zip(axes, names):
+    for ax, (name, title) in zip(axes, names, strict=True):
         histogram_axes(ax, edges[name], histogram_series(kept, dropped, name), title, log_x=True)
     return png(figure, f"{dataset}: {', '.join(title for _, title in names)}")
 

@@ -111,7 +111,8 @@ def funnel_section(report: dict[str, Any]) -> str:
             for reason, n in sorted(s[outcome].items())
         ]
         parts.append("<h4>Losses by reason</h4>")
-        parts.append(table(["stage", "outcome", "reason", "records", "% of rows read"], loss_rows) if loss_rows else note("nothing was dropped, rejected or skipped"))
+        headings = ["stage", "outcome", "reason", "records", "% of rows read"]
+        parts.append(table(headings, loss_rows) if loss_rows else note("nothing was dropped, rejected or skipped"))
         info_rows = [[esc(s["stage"]), esc(name), number(n)] for s in entry["stages"] for name, n in sorted(s["info"].items())]
         if info_rows:
             parts.append("<h4>Stage figures</h4>" + table(["stage", "figure", "value"], info_rows))

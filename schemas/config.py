@@ -68,22 +68,18 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
             raise ConfigError(f"{where}: expected {describe_type(tp)}, got {value!r}")
         _, value_type = get_args(tp)
         return {str(k): _convert(v, value_type, f"{where}.{k}") for k, v in value.items()}
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a mapping, got {value!r}")
         return parse_block(tp, value, where)
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-    elif tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    elif tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-    elif tp is str:
-        if isinstance(value, str):
-            return value
+    if tp is bool and isinstance(value, bool):
+        return value
+    if tp is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if tp is str and isinstance(value, str):
+        return value
     raise ConfigError(f"{where}: expected {describe_type(tp)}, got {value!r}")
 
 
@@ -97,7 +93,9 @@ def parse_block(cls: type[T], raw: Any, where: str) -> T:
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: expected a mapping, got {raw!r}")
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
+    if not dataclasses.is_dataclass(cls):
+        raise TypeError(f"parse_block needs a dataclass, got {cls!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     hints = get_type_hints(cls)
     for key in raw:
         if key not in fields:
@@ -146,7 +144,9 @@ def setting(default: Any = dataclasses.MISSING, *, check: typing.Callable[[Any],
 
 def to_plain(block: Any) -> Any:
     """A config block back as plain YAML/JSON values."""
-    return dataclasses.asdict(block) if dataclasses.is_dataclass(block) else block
+    if dataclasses.is_dataclass(block) and not isinstance(block, type):
+        return dataclasses.asdict(block)
+    return block
 
 
 class _Loader(yaml.SafeLoader):

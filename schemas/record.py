@@ -6,7 +6,7 @@ Records travel through the pipelines and shard files as plain dicts (JSON-native
 from __future__ import annotations
 
 import json
-from typing import Any, TypedDict
+from typing import Any, TypedDict, cast
 
 import pyarrow as pa
 
@@ -108,13 +108,15 @@ def new_record(
     **meta: Any,
 ) -> PairRecord:
     """A fresh pair record whose id is ``<dataset>/<natural key>``."""
+    # The keyword arguments are RecordMeta keys by contract (validate_record checks them against META_FIELDS).
+    record_meta = cast(RecordMeta, {"file": file, "row": row, **meta})
     return {
         "id": f"{dataset}/{natural_key}",
         "dataset": dataset,
         "query": query,
         "document": document,
         "negatives": [],
-        "meta": {"file": file, "row": row, **meta},
+        "meta": record_meta,
     }
 
 
@@ -168,7 +170,8 @@ def validate_record(record: Any) -> PairRecord:
             raise RecordError(f"unknown field 'meta.{key}'")
         if value is not None:
             _check_value(f"meta.{key}", value, META_FIELDS[key])
-    return record  # type: ignore[return-value]
+    # Every field was checked above: the dict is a PairRecord.
+    return cast(PairRecord, record)
 
 
 def records_to_table(records: list[PairRecord]) -> pa.Table:

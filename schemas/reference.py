@@ -2,7 +2,7 @@
 
 ``python -m schemas.reference > docs/recipe.md``; a test fails when the committed file is stale.
 Types and defaults are written as a recipe writes them (YAML), nested blocks link to their own table,
-and a block's intro is its class docstring (or, where the class has none, the line given in ``BLOCKS``).
+and a block's intro is its class docstring.
 """
 from __future__ import annotations
 
@@ -15,18 +15,18 @@ import yaml
 
 from schemas import recipe, sources
 
-# (heading, class, intro used when the class has no docstring of its own)
-BLOCKS: list[tuple[str, type, str]] = [
-    ("filters.clean", recipe.CleanConfig, "Normalises the text (Unicode form, HTML entities) and drops pairs that are too short, too long or identical."),
-    ("filters.language", recipe.LanguageConfig, "Keeps the pairs whose text fastText finds in one of the kept languages."),
-    ("filters.dedup", recipe.DedupConfig, "Exact and near-duplicate removal."),
-    ("filters.dedup.near", recipe.MinHashConfig, "MinHash signatures and LSH bands; candidates within the threshold form clusters, one record of each survives."),
-    ("filters.consistency", recipe.ConsistencyConfig, "Keeps a pair when the teacher ranks its own document among the top k of a chunk's documents."),
-    ("teacher", recipe.TeacherConfig, "The embedding model; `filters.consistency` and `mining` each have their own `teacher` block."),
-    ("mining", recipe.MiningConfig, "Hard negatives for each built dataset, chosen among the teacher's nearest documents."),
-    ("shards", recipe.ShardsConfig, "How each dataset's records are written."),
-    ("sources[].prefixes", recipe.Prefixes, ""),
-    ("sources[].fields (generic kinds)", sources.FieldMap, ""),
+# (heading, class); each block's intro is its class docstring.
+BLOCKS: list[tuple[str, type]] = [
+    ("filters.clean", recipe.CleanConfig),
+    ("filters.language", recipe.LanguageConfig),
+    ("filters.dedup", recipe.DedupConfig),
+    ("filters.dedup.near", recipe.MinHashConfig),
+    ("filters.consistency", recipe.ConsistencyConfig),
+    ("teacher", recipe.TeacherConfig),
+    ("mining", recipe.MiningConfig),
+    ("shards", recipe.ShardsConfig),
+    ("sources[].prefixes", recipe.Prefixes),
+    ("sources[].fields (generic kinds)", sources.FieldMap),
 ]
 
 
@@ -36,7 +36,7 @@ def anchor(heading: str) -> str:
 
 
 def _link(cls: type) -> str:
-    heading = next(name for name, c, _ in BLOCKS if c is cls)
+    heading = next(name for name, c in BLOCKS if c is cls)
     return f"[`{heading.split(' ')[0]}`]({anchor(heading)})"
 
 
@@ -76,8 +76,8 @@ def _nested(tp: Any) -> type | None:
 def default_text(field: dataclasses.Field) -> str:
     if field.default is not dataclasses.MISSING:
         return f"`{_yaml(field.default)}`"
-    if field.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
-        value: Any = field.default_factory()  # type: ignore[misc]
+    if field.default_factory is not dataclasses.MISSING:
+        value: Any = field.default_factory()
         return "its keys' defaults" if dataclasses.is_dataclass(value) else f"`{_yaml(value)}`"
     return "required"
 
@@ -94,10 +94,10 @@ def own_doc(cls: type) -> str:
     return "" if not doc or doc.startswith(cls.__name__ + "(") else _markdown(doc.splitlines()[0])
 
 
-def block_table(name: str, cls: type, intro: str = "") -> str:
+def block_table(name: str, cls: type) -> str:
     hints = get_type_hints(cls)
     lines = [f"### `{name}`", ""]
-    intro = own_doc(cls) or intro
+    intro = own_doc(cls)
     if intro:
         lines += [intro, ""]
     lines += ["| key | type | default | meaning |", "| --- | --- | --- | --- |"]
@@ -117,7 +117,7 @@ def reference() -> str:
         "A block set to `null` or left out is off; `{}` turns it on with these defaults.",
         "",
     ]
-    parts += [block_table(name, cls, intro) + "\n" for name, cls, intro in BLOCKS]
+    parts += [block_table(name, cls) + "\n" for name, cls in BLOCKS]
     parts.append("## Reader kinds\n")
     parts += [block_table(f"kind: {kind}", cls) + "\n" for kind, cls in sorted(sources.SOURCE_OPTIONS.items())]
     return "\n".join(parts)

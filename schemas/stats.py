@@ -67,7 +67,7 @@ def add_record(summary: Summary, record: PairRecord) -> None:
     if lang is not None:
         summary["lang"][lang] = summary["lang"].get(lang, 0) + 1
     histograms = summary["histograms"]
-    for (name, edges), value in zip(HISTOGRAM_EDGES.items(), record_values(record)):
+    for (name, edges), value in zip(HISTOGRAM_EDGES.items(), record_values(record), strict=True):
         if value is not None and math.isfinite(value):
             histograms[name][bucket_of(edges, value)] += 1
 
@@ -88,7 +88,7 @@ def add_summaries(summaries: Iterable[Summary]) -> Summary:
         for lang, n in summary["lang"].items():
             total["lang"][lang] = total["lang"].get(lang, 0) + n
         for name, counts in summary["histograms"].items():
-            total["histograms"][name] = [a + b for a, b in zip(total["histograms"][name], counts)]
+            total["histograms"][name] = [a + b for a, b in zip(total["histograms"][name], counts, strict=True)]
     return total
 
 

@@ -73,11 +73,14 @@ KINDS = [
          lambda pairs: [f"{i}\t{2 * i}\t{2 * i + 1}\t{q}\t{d}\t1\n".encode() for i, (q, d) in enumerate(pairs)], [], b"77\t1\t2\tmissing columns\n"),
     Kind("amazon_reviews", {}, "reviews.json", [],
          lambda pairs: _jsonl([{"reviewerID": f"R{i}", "asin": f"A{i}", "summary": q, "reviewText": d, "overall": 5.0, "unixReviewTime": 1500000000 + i}
-                               for i, (q, d) in enumerate(pairs)]), [], b'{"reviewerID": "R9", "asin": "A9", "summary": "x", "reviewText": 7, "overall": 5.0, "unixReviewTime": 1}\n'),
+                               for i, (q, d) in enumerate(pairs)]), [],
+         b'{"reviewerID": "R9", "asin": "A9", "summary": "x", "reviewText": 7, "overall": 5.0, "unixReviewTime": 1}\n'),
     Kind("news", {"mode": "cnn_dailymail"}, "cnn.jsonl", [],
-         lambda pairs: _jsonl([{"id": f"{i:040x}", "highlights": q, "article": d} for i, (q, d) in enumerate(pairs)]), [], b'{"id": "bad", "highlights": "no article"}\n'),
+         lambda pairs: _jsonl([{"id": f"{i:040x}", "highlights": q, "article": d} for i, (q, d) in enumerate(pairs)]), [],
+         b'{"id": "bad", "highlights": "no article"}\n'),
     Kind("reddit", {}, "submissions.jsonl", [],
-         lambda pairs: _jsonl([{"id": f"s{i}", "title": q, "selftext": d, "subreddit": "fixit", "score": 1} for i, (q, d) in enumerate(pairs)]), [], b'{"id": "s99", "title": ["not", "a", "string"], "selftext": "x"}\n'),
+         lambda pairs: _jsonl([{"id": f"s{i}", "title": q, "selftext": d, "subreddit": "fixit", "score": 1} for i, (q, d) in enumerate(pairs)]), [],
+         b'{"id": "s99", "title": ["not", "a", "string"], "selftext": "x"}\n'),
 ]
 
 
@@ -131,12 +134,12 @@ def _cases_for(kind: Kind) -> list[Case]:
         for i in range(len(corrupt) * 4 // 5, len(corrupt) * 4 // 5 + 8):
             corrupt[i] ^= 0xFF
         cases.append(file_case("corrupt .zst, many blocks", f"{kind.file_name}.zst", bytes(corrupt), None, "*"))
-    invalid = good_rows[:3] + [good_rows[3].replace(b"problem", b"probl\xff\xfem")] + good_rows[4:]
+    invalid = [*good_rows[:3], good_rows[3].replace(b"problem", b"probl\xff\xfem"), *good_rows[4:]]
     cases.append(file_case("invalid UTF-8", kind.file_name, _plain(kind, invalid), GOOD_ROWS - 1, "invalid_utf8"))
     cases.append(file_case("malformed row" if kind.name == "stackexchange" else "wrong type / missing field",
-                           kind.file_name, _plain(kind, good_rows[:2] + [kind.bad_row] + good_rows[2:]), GOOD_ROWS, "*"))
+                           kind.file_name, _plain(kind, [*good_rows[:2], kind.bad_row, *good_rows[2:]]), GOOD_ROWS, "*"))
     cases.append(file_case("empty file", kind.file_name, b"", 0, None))
-    big = kind.rows(_pairs() + [("A very long record", "word " * (BIG_RECORD_BYTES // 5))])[-1:]
+    big = kind.rows([*_pairs(), ("A very long record", "word " * (BIG_RECORD_BYTES // 5))])[-1:]
     cases.append(file_case("50 MB single record", kind.file_name, _plain(kind, good_rows + big), GOOD_ROWS + 1, None))
 
     def vanished(folder: Path) -> list[str]:
@@ -153,7 +156,7 @@ def _cases_for(kind: Kind) -> list[Case]:
             return [str(path)]
         cases.append(Case("truncated .7z", kind, None, "truncated_or_corrupt_file", archive))
     if kind.name in ("csv", "quora"):
-        extra = good_rows[:2] + [good_rows[2].rstrip(b"\n") + (b",extra\n" if kind.name == "csv" else b"\textra\n")] + good_rows[3:]
+        extra = [*good_rows[:2], good_rows[2].rstrip(b"\n") + (b",extra\n" if kind.name == "csv" else b"\textra\n"), *good_rows[3:]]
         cases.append(file_case("unexpected extra column", kind.file_name, _plain(kind, extra), GOOD_ROWS - 1, "wrong_column_count"))
     return cases
 
@@ -260,7 +263,7 @@ def run_fault_class(cases: list[Case], folder: Path) -> list[Outcome]:
     with mock.patch("pipelines.build.match_paths", match_then_vanish):
         report = run_build(recipe, ["--runner=FnApiRunner"])
     outcomes = []
-    for source, case in zip(sources, cases):
+    for source, case in zip(sources, cases, strict=True):
         dataset = source["dataset"]
         entry = report["datasets"][dataset]
         written = list(iter_records(str(folder / "out" / dataset)))
@@ -282,7 +285,7 @@ def run_fault_class(cases: list[Case], folder: Path) -> list[Outcome]:
         elif case.reason not in (None, "*") and case.reason not in reasons:
             problems.append(f"no rejected row with reason {case.reason} (got {sorted(set(reasons))})")
         note = f"recovered {len(recovered)}, written {len(written)}, rejected {sorted(set(reasons)) or '-'}"
-        outcomes.append(Outcome(case, not problems, len(recovered), lost, "; ".join(problems + [note])))
+        outcomes.append(Outcome(case, not problems, len(recovered), lost, "; ".join([*problems, note])))
     return outcomes
 
 
@@ -302,7 +305,7 @@ def summary(outcomes: list[Outcome]) -> str:
         tried, handled, recovered, lost = rows.setdefault(o.case.fault, [0, 0, 0, 0])
         rows[o.case.fault] = [tried + 1, handled + o.handled, recovered + o.recovered, lost + o.lost]
     lines = [f"{'fault class':<30} {'cases':>6} {'handled':>8} {'good rows':>10} {'records lost':>13}"]
-    lines += [f"{fault:<30} {t:>6} {h:>8} {g:>10} {l:>13}" for fault, (t, h, g, l) in rows.items()]
+    lines += [f"{fault:<30} {tried:>6} {handled:>8} {good:>10} {lost:>13}" for fault, (tried, handled, good, lost) in rows.items()]
     total = [sum(r[i] for r in rows.values()) for i in range(4)]
     lines.append(f"{'total':<30} {total[0]:>6} {total[1]:>8} {total[2]:>10} {total[3]:>13}")
     lines += [f"  not handled: {o.case.fault} / {o.case.kind.name}: {o.note}" for o in outcomes if not o.handled]

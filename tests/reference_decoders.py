@@ -68,7 +68,7 @@ def recover_bytes(path: Path) -> tuple[bytes, bool]:
         try:
             with py7zr.SevenZipFile(path, "r") as archive:
                 return archive.read(["Posts.xml"])["Posts.xml"].read(), True
-        except Exception:  # noqa: BLE001 - any failure: the archive yields nothing (its index lies at its end)
+        except Exception:
             return b"", False
     decode = DECODERS.get(path.suffix)
     return decode(data) if decode else (data, True)
@@ -118,8 +118,8 @@ def delimited(delimiter: str, width: int, pick: Callable[[dict[str, str]], tuple
         if not cells_of or len(cells_of[0]) != width:
             return []
         header, found = cells_of[0], []
-        for cells, line in zip(cells_of[1:], lines[1:]):
-            texts = pick(dict(zip(header, cells))) if len(cells) == width else None
+        for cells, line in zip(cells_of[1:], lines[1:], strict=True):
+            texts = pick(dict(zip(header, cells, strict=True))) if len(cells) == width else None
             if texts:
                 found += _texts(*texts, line)
         return found
@@ -161,12 +161,12 @@ def parquet_rows(path: Path) -> list[Row]:
     """Parquet: every row of a readable file whose ``q`` and ``d`` columns are strings; an unreadable file yields none."""
     try:
         table = pq.read_table(path)
-    except Exception:  # noqa: BLE001 - truncated or corrupt: no footer, nothing to read
+    except Exception:
         return []
     if not {"q", "d"} <= set(table.column_names):
         return []
     found = []
-    for q, d in zip(table.column("q").to_pylist(), table.column("d").to_pylist()):
+    for q, d in zip(table.column("q").to_pylist(), table.column("d").to_pylist(), strict=True):
         found += _texts(q, d, "")
     return found
 

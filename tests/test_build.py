@@ -180,7 +180,7 @@ def test_parquet_copy_matches_the_shards(tmp_path: Path) -> None:
     folder = tmp_path / "out" / "coffee"
     manifest = json.loads((folder / "manifest.json").read_text())
     assert len(manifest["parquet"]) == len(manifest["shards"])
-    for shard, parquet in zip(manifest["shards"], manifest["parquet"]):
+    for shard, parquet in zip(manifest["shards"], manifest["parquet"], strict=True):
         table = pq.read_table(folder / parquet)
         assert table.column("id").to_pylist() == [r["id"] for r in iter_jsonl_zst(str(folder / shard["file"]))]
 

@@ -87,9 +87,9 @@ def test_tied_documents_rank_by_position_and_a_pair_never_beats_itself() -> None
 def test_planted_mismatches_are_dropped_with_rank_and_score(scorer: ConsistencyScorer) -> None:
     records, swapped = planted_records()
     verdicts = scorer.check_batch(records)
-    dropped = {r["id"] for r, v in zip(records, verdicts) if v == INCONSISTENT}
+    dropped = {r["id"] for r, v in zip(records, verdicts, strict=True) if v == INCONSISTENT}
     assert dropped == swapped
-    for record, verdict in zip(records, verdicts):
+    for record, verdict in zip(records, verdicts, strict=True):
         assert isinstance(record["meta"]["consistency_rank"], int)
         assert (record["meta"]["consistency_rank"] < 2) == (verdict is None)
         assert -1.0 <= record["meta"]["consistency_score"] <= 1.0
@@ -99,8 +99,8 @@ def test_verdicts_do_not_depend_on_input_order(scorer: ConsistencyScorer) -> Non
     records, _ = planted_records()
     shuffled = copy.deepcopy(records)
     random.Random(1).shuffle(shuffled)
-    first = dict(zip((r["id"] for r in records), scorer.check_batch(records)))
-    second = dict(zip((r["id"] for r in shuffled), scorer.check_batch(shuffled)))
+    first = dict(zip((r["id"] for r in records), scorer.check_batch(records), strict=True))
+    second = dict(zip((r["id"] for r in shuffled), scorer.check_batch(shuffled), strict=True))
     assert first == second
     by_id = {r["id"]: r["meta"] for r in shuffled}
     assert all(by_id[r["id"]]["consistency_rank"] == r["meta"]["consistency_rank"] for r in records)
@@ -119,7 +119,7 @@ def test_beam_stage_scores_each_stable_chunk(scorer: ConsistencyScorer) -> None:
     expected_kept, expected_dropped = [], []
     for chunk in range(chunks):
         members = copy.deepcopy([r for r in records if bucket(r["id"], chunks) == chunk])
-        for record, verdict in zip(members, scorer.check_batch(members)):
+        for record, verdict in zip(members, scorer.check_batch(members), strict=True):
             (expected_kept if verdict is None else expected_dropped).append(record["id"])
     assert set(expected_dropped) == swapped
 

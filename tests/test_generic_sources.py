@@ -96,13 +96,14 @@ def test_array_rows_paragraph_lists_and_null_texts() -> None:
     (item,) = parsed(src, "wa.jsonl", b'["how tall is it", "what is its height"]\n')
     assert (item["query"], item["document"]) == ("how tall is it", "what is its height")
     s2orc = source(JsonlSource, {"kind": "jsonl", "fields": {"query": "title", "document": "abstract"}}, ["s.jsonl"])
-    paragraphs, empty, bad = parsed(s2orc, "s.jsonl", b'{"title": "t", "abstract": ["p1", "p2"]}\n{"title": "t", "abstract": null}\n{"title": "t", "abstract": [1]}\n')
+    lines = b'{"title": "t", "abstract": ["p1", "p2"]}\n{"title": "t", "abstract": null}\n{"title": "t", "abstract": [1]}\n'
+    paragraphs, empty, bad = parsed(s2orc, "s.jsonl", lines)
     assert paragraphs["document"] == "p1\n\np2" and empty["document"] == ""
     assert is_rejected(bad) and bad["reason"] == "wrong_type:abstract"
 
 
 def test_progress_reader_passes_bytes_through_and_reports(tmp_path: Path, capsys) -> None:
-    from pipelines.sources.base import ProgressReader
+    from storage.compressed import ProgressReader
 
     data = b"".join(json.dumps({"q": f"q{i}", "d": f"d{i}"}).encode() + b"\n" for i in range(1000))
     reader = ProgressReader(io.BytesIO(data), "/x/big.jsonl", len(data))

@@ -12,6 +12,8 @@ from datasketch.lsh import _optimal_param
 from filters import minhash_kernels
 from filters.minhash import (
     MinHasher,
+    Scheme,
+    ShingleHash,
     band_keys,
     jaccard,
     lsh_parameters,
@@ -62,16 +64,16 @@ def test_shingle_spans_match_shingles(ascii_only: bool) -> None:
     for ngram in (1, 3, 5):
         spans = shingle_spans(texts, ngram)
         buffer = spans.buffer.tobytes()
-        decoded = [buffer[s : s + n].decode("utf-8") for s, n in zip(spans.starts, spans.lengths)]
+        decoded = [buffer[s : s + n].decode("utf-8") for s, n in zip(spans.starts, spans.lengths, strict=True)]
         expected = [(i, s) for i, t in enumerate(texts) for s in shingles(t, ngram)]
-        assert list(zip(spans.doc.tolist(), decoded)) == expected
+        assert list(zip(spans.doc.tolist(), decoded, strict=True)) == expected
         assert spans.counts.tolist() == [len(shingles(t, ngram)) for t in texts]
 
 
 def random_messages(seed: int) -> tuple[list[bytes], np.ndarray, np.ndarray, np.ndarray]:
     """Messages of every length around SHA-1's block boundaries, back to back in one buffer."""
     rng = random.Random(seed)
-    lengths = list(range(0, 130)) + [183, 184, 191, 192, 247, 248, 500]
+    lengths = [*range(0, 130), 183, 184, 191, 192, 247, 248, 500]
     messages = [bytes(rng.randrange(256) for _ in range(n)) for n in lengths]
     sizes = np.array(lengths, dtype=np.int64)
     return messages, np.frombuffer(b"".join(messages), dtype=np.uint8), np.cumsum(sizes) - sizes, sizes
@@ -102,15 +104,15 @@ def murmur3_hash32(data: bytes) -> int:
 @pytest.mark.parametrize("shingle_hash", ["sha1", "murmur3"])
 @pytest.mark.parametrize("scheme", ["affine32", "legacy"])
 @pytest.mark.parametrize("num_perm,seed", [(128, 1), (64, 7)])
-def test_signatures_equal_datasketch(shingle_hash: str, scheme: str, num_perm: int, seed: int) -> None:
+def test_signatures_equal_datasketch(shingle_hash: ShingleHash, scheme: Scheme, num_perm: int, seed: int) -> None:
     rng = random.Random(num_perm + seed)
     texts = random_texts(rng, 150)
     # One text long enough that its shingles fill several groups of hashing lanes.
     texts.append(" ".join(rng.choice(WORDS) for _ in range(5 * minhash_kernels.LANES + 10)))
-    hasher = MinHasher(num_perm, seed, ngram=5, scheme=scheme, shingle_hash=shingle_hash)  # type: ignore[arg-type]
+    hasher = MinHasher(num_perm, seed, ngram=5, scheme=scheme, shingle_hash=shingle_hash)
     signatures = hasher.signatures(texts)
     hashfunc = {"sha1": {}, "murmur3": {"hashfunc": murmur3_hash32}}[shingle_hash]
-    for text, signature in zip(texts, signatures):
+    for text, signature in zip(texts, signatures, strict=True):
         reference = MinHash(num_perm=num_perm, seed=seed, scheme=scheme, **hashfunc)
         reference.update_batch([s.encode("utf-8") for s in shingles(text, 5)])
         assert np.array_equal(signature, reference.hashvalues), text
@@ -153,9 +155,9 @@ def test_band_keys() -> None:
 
 
 @pytest.mark.parametrize("shingle_hash", ["sha1", "murmur3"])
-def test_jaccard_of_fingerprints_equals_exact_jaccard(shingle_hash: str) -> None:
+def test_jaccard_of_fingerprints_equals_exact_jaccard(shingle_hash: ShingleHash) -> None:
     texts = random_texts(random.Random(13), 40)
-    sketches = MinHasher(16, 1, ngram=2, shingle_hash=shingle_hash).sketch(texts, fingerprints=True)  # type: ignore[arg-type]
+    sketches = MinHasher(16, 1, ngram=2, shingle_hash=shingle_hash).sketch(texts, fingerprints=True)
     assert sketches.fingerprints is not None
     for i in range(0, 40, 3):
         for j in range(1, 40, 7):

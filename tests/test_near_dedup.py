@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import random
 from typing import Any
 
@@ -7,7 +8,7 @@ import apache_beam as beam
 import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
-from filters.minhash import MinHasher, jaccard, shingles
+from filters.minhash import MinHasher, ShingleHash, jaccard, shingles
 from pipelines.funnel import counter_values
 from pipelines.near_dedup import ConnectedComponents, NearDedup, score_order
 from schemas.recipe import MinHashConfig
@@ -65,8 +66,8 @@ def corpus() -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("shingle_hash", ["sha1", "murmur3"])
-def test_planted_near_duplicates_are_dropped(corpus: dict[str, Any], shingle_hash: str) -> None:
-    counters = run_stage(corpus["records"], MinHashConfig(shingle_hash=shingle_hash), corpus["kept"])  # type: ignore[arg-type]
+def test_planted_near_duplicates_are_dropped(corpus: dict[str, Any], shingle_hash: ShingleHash) -> None:
+    counters = run_stage(corpus["records"], MinHashConfig(shingle_hash=shingle_hash), corpus["kept"])
     assert counters["in"] == 10 and counters["kept"] == 6 and counters["dropped:near_duplicate"] == 4
     assert counters["info:clusters"] == 4 and counters["info:candidate_pairs"] >= 4
     assert "info:unconverged" not in counters
@@ -78,7 +79,7 @@ def test_result_does_not_depend_on_batches_or_order(corpus: dict[str, Any]) -> N
 
 
 @pytest.mark.parametrize("shingle_hash", ["sha1", "murmur3"])
-def test_chain_is_removed_transitively_with_verification(shingle_hash: str) -> None:
+def test_chain_is_removed_transitively_with_verification(shingle_hash: ShingleHash) -> None:
     rng = random.Random(11)
     a = " ".join(words(rng, 200))
     b = substitute(a, [20, 60, 100, 140], rng)
@@ -92,7 +93,7 @@ def test_chain_is_removed_transitively_with_verification(shingle_hash: str) -> N
     unrelated = " ".join(words(rng, 200))
     records = [record("a", a), record("b", b), record("c", c), record("x", unrelated)]
     # 42 bands of 3 rows put all three pairs in some bucket; verification rejects A-C.
-    config = MinHashConfig(verify=True, bands=42, rows=3, max_rounds=4, shingle_hash=shingle_hash)  # type: ignore[arg-type]
+    config = MinHashConfig(verify=True, bands=42, rows=3, max_rounds=4, shingle_hash=shingle_hash)
     counters = run_stage(records, config, ["a", "x"])
     assert counters["info:verified_duplicates"] == 2  # distinct pairs: A-B and B-C
     assert counters["info:candidate_pairs"] == 3
@@ -162,7 +163,7 @@ def reference_drops(edges: list[tuple[int, int]]) -> list[str]:
 def test_connected_components_match_union_find() -> None:
     rng = random.Random(17)
     path = rng.sample(range(1000, 1200), 200)  # a long chain in shuffled label order
-    edges = list(zip(path, path[1:]))
+    edges = list(itertools.pairwise(path))
     edges += [(rng.randrange(300), rng.randrange(300)) for _ in range(250)]
     edges = [(u, v) for u, v in edges if u != v]
     counters = components_drops(edges, 20, reference_drops(edges))
@@ -179,7 +180,7 @@ def check_partial_drops(lists: list[list[str]]) -> None:
 def test_too_few_rounds_keep_unconverged_nodes_and_count_them() -> None:
     rng = random.Random(19)
     path = rng.sample(range(64), 64)
-    edges = list(zip(path, path[1:]))
+    edges = list(itertools.pairwise(path))
     pipeline = beam.Pipeline(runner="FnApiRunner")
     drops = pipeline | beam.Create([(label(u), label(v)) for u, v in edges]) | ConnectedComponents("d", 1)
     assert_that(drops | beam.combiners.ToList(), check_partial_drops)

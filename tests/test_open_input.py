@@ -13,7 +13,7 @@ from typing import cast
 import pytest
 import zstandard
 
-from pipelines.sources.base import STREAM_ERRORS, open_input
+from storage.compressed import STREAM_ERRORS, open_input
 from tests.reference_decoders import recover_bytes
 
 COMPRESS = {"gz": gzip.compress, "zst": zstandard.ZstdCompressor().compress, "bz2": bz2.compress, "xz": lzma.compress}

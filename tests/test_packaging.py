@@ -21,7 +21,8 @@ def test_sdist_installs_and_builds_outside_the_tree(tmp_path: Path) -> None:
     env_dir = tmp_path / "clean-venv"
     venv.create(env_dir, with_pip=True)
     python = env_dir / "bin" / "python"
-    site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], capture_output=True, text=True, check=True).stdout.strip()
+    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], capture_output=True, text=True, check=True)
+    site = purelib.stdout.strip()
     # Dependencies come from the project's environment (as a plain path, so its editable pairmill is not seen);
     # pairmill itself only from the sdist.
     deps = [p for p in sys.path if p.endswith("site-packages")]
@@ -31,9 +32,13 @@ def test_sdist_installs_and_builds_outside_the_tree(tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()
     (data / "a.jsonl").write_text("".join(json.dumps({"q": f"question {i}", "d": f"answer {i}"}) + "\n" for i in range(20)))
-    (data / "recipe.yaml").write_text(f"output: {data / 'out'}\nsources:\n  - {{dataset: qa, kind: jsonl, paths: [{data / 'a.jsonl'}], fields: {{query: q, document: d}}}}\nfilters:\n  clean: {{}}\n")
+    (data / "recipe.yaml").write_text(
+        f"output: {data / 'out'}\nsources:\n  - {{dataset: qa, kind: jsonl, paths: [{data / 'a.jsonl'}], fields: {{query: q, document: d}}}}\n"
+        "filters:\n  clean: {}\n"
+    )
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    where = subprocess.run([str(python), "-c", "import pipelines, schemas; print(pipelines.__file__)"], cwd=data, env=env, capture_output=True, text=True, check=True)
+    where = subprocess.run([str(python), "-c", "import pipelines, schemas; print(pipelines.__file__)"],
+                           cwd=data, env=env, capture_output=True, text=True, check=True)
     assert where.stdout.startswith(site)
     run = subprocess.run([str(env_dir / "bin" / "pairmill"), "build", str(data / "recipe.yaml")], cwd=data, env=env, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-2000:]

@@ -47,7 +47,9 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (folder / "pairs.jsonl").write_text("\n".join(rows) + "\n")
     recipe = write_recipe(folder, {
         "output": str(folder / "out"),
-        "sources": [{"dataset": "kettles", "kind": "jsonl", "paths": [str(folder / "pairs.jsonl")], "fields": {"query": "title", "document": "text", "id": "id"}}],
+        "sources": [
+            {"dataset": "kettles", "kind": "jsonl", "paths": [str(folder / "pairs.jsonl")], "fields": {"query": "title", "document": "text", "id": "id"}},
+        ],
         "filters": {"clean": {}, "dedup": {"exact": "pair"}},
         "shards": {"records_per_shard": 8},
     })
@@ -170,7 +172,10 @@ def test_report_plots_languages_consistency_clusters_and_mined_scores(tmp_path: 
         + [("dropped:consistency", r) for r in synthetic_records("synth", 6, lang="en", lang_score=0.9, consistency_rank=40, consistency_score=0.2)]
     )
     write_stats(groups, stats_path(output, "synth"), "synth")
-    mined = [{**r, "negatives": ["a wrong document"], "meta": {**r["meta"], "positive_score": 0.8, "negative_scores": [0.5, 0.3]}} for r in synthetic_records("synth_mined", 12)]
+    mined = [
+        {**r, "negatives": ["a wrong document"], "meta": {**r["meta"], "positive_score": 0.8, "negative_scores": [0.5, 0.3]}}
+        for r in synthetic_records("synth_mined", 12)
+    ]
     write_dataset(tmp_path / "synth_mined", "synth_mined", mined, kind="triplet")
     write_dataset(tmp_path / "old", "old", synthetic_records("old", 4))
     report = {
@@ -208,8 +213,9 @@ def test_report_plots_languages_consistency_clusters_and_mined_scores(tmp_path: 
 
 
 def run_chromium(page: Path, profile: Path) -> subprocess.CompletedProcess[str]:
+    assert CHROMIUM is not None  # the tests that call this are skipped without chromium
     return subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",  # type: ignore[list-item]
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync", f"--user-data-dir={profile}",
          "--enable-logging=stderr", "--v=0", "--virtual-time-budget=5000", "--dump-dom", page.as_uri()],
         capture_output=True, text=True, timeout=120,

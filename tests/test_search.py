@@ -73,7 +73,7 @@ def test_faiss_index_has_the_exact_interface_and_high_recall() -> None:
     exact = build_index(corpus, "exact").search(queries, 10)
     approximate = build_index(corpus, "faiss").search(queries, 10)
     assert approximate[1].dtype == torch.int64 and approximate[0].shape == (30, 10)
-    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(exact[1].tolist(), approximate[1].tolist())])
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(exact[1].tolist(), approximate[1].tolist(), strict=True)])
     assert recall >= 0.95
 
 

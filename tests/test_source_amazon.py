@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from pipelines.sources.amazon_reviews import AmazonReviewsSource
-from pipelines.sources.base import Skip, is_rejected, open_input
+from pipelines.sources.base import Skip, is_rejected
 from schemas.recipe import parse_source
+from storage.compressed import open_input
 
 
 def parse(path: Path, **options) -> list:

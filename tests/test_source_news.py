@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.sources.base import Skip, is_rejected, open_input
+from pipelines.sources.base import Skip, is_rejected
 from pipelines.sources.news import NewsSource
 from schemas.recipe import parse_source
+from storage.compressed import open_input
 
 
 def parse(path: Path, mode: str, **options) -> list:
@@ -29,7 +30,8 @@ def pairs(items: list) -> list:
 
 def test_cnn_dailymail_json_lines_and_csv_export(tmp_path: Path) -> None:
     rows = [
-        {"article": "LONDON (CNN) -- The article body.", "highlights": "First highlight .\nSecond highlight .", "id": "0001d1afc246a7964130f43ae940af6bc6c57f01"},
+        {"article": "LONDON (CNN) -- The article body.", "highlights": "First highlight .\nSecond highlight .",
+         "id": "0001d1afc246a7964130f43ae940af6bc6c57f01"},
         {"article": "Body without an id.", "highlights": "Lost."},
         {"article": "", "highlights": "No article", "id": "x"},
     ]
@@ -41,9 +43,13 @@ def test_cnn_dailymail_json_lines_and_csv_export(tmp_path: Path) -> None:
     assert [i.reason for i in items if isinstance(i, Skip)] == ["empty_article"]
 
     csv_path = tmp_path / "test.csv"
-    csv_path.write_text('id,article,highlights\n92c514c9,"By . Associated Press . PUBLISHED: . 14:11 EST, 25 October 2013 .","Bishop John Folda, of North Dakota, is taking time off .\nHe contracted the infection ."\n')
+    csv_path.write_text(
+        'id,article,highlights\n92c514c9,"By . Associated Press . PUBLISHED: . 14:11 EST, 25 October 2013 .",'
+        '"Bishop John Folda, of North Dakota, is taking time off .\nHe contracted the infection ."\n'
+    )
     assert pairs(parse(csv_path, "cnn_dailymail")) == [
-        ("news/92c514c9", "Bishop John Folda, of North Dakota, is taking time off .\nHe contracted the infection .", "By . Associated Press . PUBLISHED: . 14:11 EST, 25 October 2013 .")
+        ("news/92c514c9", "Bishop John Folda, of North Dakota, is taking time off .\nHe contracted the infection .",
+         "By . Associated Press . PUBLISHED: . 14:11 EST, 25 October 2013 .")
     ]
 
 
@@ -58,7 +64,10 @@ def test_ag_news_with_and_without_header(tmp_path: Path) -> None:
     with_header = tmp_path / "test.csv"
     with_header.write_text("label,title,description\n" + body)
     items = parse(with_header, "ag_news")
-    assert pairs(items) == [("news/test.csv:2", "Wall St. Bears Claw Back Into the Black (Reuters)", "Reuters - Short-sellers, Wall Street's dwindling band of ultra-cynics,  $10 million.")]
+    assert pairs(items) == [
+        ("news/test.csv:2", "Wall St. Bears Claw Back Into the Black (Reuters)",
+         "Reuters - Short-sellers, Wall Street's dwindling band of ultra-cynics,  $10 million.")
+    ]
     assert [i.reason for i in items if isinstance(i, Skip)] == ["header_line"]
     original = tmp_path / "train.csv"
     original.write_text(body.replace("3,", '"3",', 1) + '"1","only two"\n')
@@ -88,6 +97,8 @@ def test_real_ag_news_test_split(realdata: Path) -> None:
     assert Counter(i.reason for i in items if isinstance(i, Skip)) == {"header_line": 1}
     first = got[0]
     assert (first["id"], first["query"]) == ("news/ag_news_test.csv:2", "Fears for T N pension after talks")
-    assert first["document"] == "Unions representing workers at Turner   Newall say they are 'disappointed' after talks with stricken parent firm Federal Mogul."
+    assert first["document"] == (
+        "Unions representing workers at Turner   Newall say they are 'disappointed' after talks with stricken parent firm Federal Mogul."
+    )
     assert got[1]["document"].startswith("SPACE.com - TORONTO, Canada -- A second team of rocketeers competing for the  $10 million Ansari X Prize")
     assert got[2]["id"] == "news/ag_news_test.csv:4" and got[2]["query"] == "Ky. Company Wins Grant to Study Peptides (AP)"

@@ -41,7 +41,8 @@ def dump(root: str, rows: list[str]) -> bytes:
 
 
 POSTS = [
-    row(Id=1, PostTypeId=1, AcceptedAnswerId=3, Score=5, Title="How do I store beans?", Body="<p>Whole beans &amp; air.</p>\n<pre><code>keep &lt;cool&gt;\n  dry\n</code></pre>"),
+    row(Id=1, PostTypeId=1, AcceptedAnswerId=3, Score=5, Title="How do I store beans?",
+        Body="<p>Whole beans &amp; air.</p>\n<pre><code>keep &lt;cool&gt;\n  dry\n</code></pre>"),
     row(Id=2, PostTypeId=2, ParentId=1, Score=9, Body="<p>Best answer by score</p>"),
     row(Id=3, PostTypeId=2, ParentId=1, Score=0, Body="<p>Accepted answer</p>"),
     row(Id=4, PostTypeId=1, Score=1, Title="Grind size?", Body="<p>Which grind?</p>"),
@@ -132,7 +133,7 @@ def test_missing_post_links_is_a_config_error(tmp_path: Path) -> None:
     folder = tmp_path / "coffee"
     folder.mkdir()
     (folder / "Posts.xml").write_bytes(dump("posts", POSTS))
-    with pytest.raises(ValueError, match="PostLinks.xml .*does not exist"):
+    with pytest.raises(ValueError, match=r"PostLinks\.xml .*does not exist"):
         make_source([str(folder / "Posts.xml")], mode="duplicate_questions").post_links_paths()
 
 
@@ -215,7 +216,9 @@ def test_real_french_meta_duplicates(realdata: Path, tmp_path: Path) -> None:
     folder = realdata / "stackexchange" / "french_meta"
     questions = real_questions(folder / "Posts.xml")
     links = [e.attrib for _, e in ET.iterparse(folder / "PostLinks.xml") if e.tag == "row" and e.get("LinkTypeId") == "3"]
-    expected = {f"se/french_meta/{l['PostId']}-{l['RelatedPostId']}" for l in links if l["PostId"] in questions and l["RelatedPostId"] in questions}
+    expected = {
+        f"se/french_meta/{link['PostId']}-{link['RelatedPostId']}" for link in links if link["PostId"] in questions and link["RelatedPostId"] in questions
+    }
     run = run_source(make_source([str(folder / "Posts.xml")], mode="duplicate_questions"), tmp_path)
     assert {r["id"] for r in run.records} == expected and len(expected) == 6
     pair = next(r for r in run.records if r["id"] == "se/french_meta/297-2")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 
@@ -33,15 +34,15 @@ def write_manifest(folder: Path, dataset: str) -> None:
 def test_atomic_write_shows_nothing_until_done_and_keeps_the_old_file_on_failure(tmp_path: Path) -> None:
     path = str(tmp_path / "a.json")
 
-    def write(stream: object) -> str:
+    def write(stream: BinaryIO) -> str:
         assert not exists(path)  # nothing under the final name while writing
-        stream.write(b"first")  # type: ignore[attr-defined]
+        stream.write(b"first")
         return "done"
 
     assert write_atomically(path, write) == "done" and read_text(path) == "first"
 
-    def fail(stream: object) -> None:
-        stream.write(b"half")  # type: ignore[attr-defined]
+    def fail(stream: BinaryIO) -> None:
+        stream.write(b"half")
         raise RuntimeError("killed")
 
     with pytest.raises(RuntimeError):

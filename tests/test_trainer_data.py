@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +22,18 @@ from trainer.prefixes import CLASSIFICATION, CLUSTERING, SEARCH, resolve_prefixe
 
 # Each topic has one word on the query side and an unrelated word on the document side: an untrained model
 # cannot match them, a trained one learns to.
-QUERY_WORDS = ["apple", "river", "candle", "mountain", "violin", "tiger", "pencil", "harbor", "garden", "rocket", "wallet", "thunder", "castle", "blanket", "mirror", "orange", "planet", "ladder", "forest", "kettle", "bridge", "dragon", "anchor", "island", "lemon", "saddle", "tunnel", "feather", "engine", "meadow", "cactus", "helmet", "lantern", "marble", "pirate", "glacier", "bottle", "canyon", "falcon", "piano"]
-DOCUMENT_WORDS = ["chess", "copper", "whisper", "velvet", "banner", "cabinet", "eclipse", "fabric", "granite", "hammer", "jungle", "kernel", "lobster", "magnet", "needle", "oyster", "parrot", "quartz", "ribbon", "saucer", "timber", "umbrella", "vapor", "walnut", "yogurt", "zipper", "bamboo", "cobalt", "dolphin", "emerald", "funnel", "gravel", "hornet", "iguana", "jasmine", "kayak", "lizard", "mango", "nectar", "olive"]
+QUERY_WORDS = [
+    "apple", "river", "candle", "mountain", "violin", "tiger", "pencil", "harbor", "garden", "rocket",
+    "wallet", "thunder", "castle", "blanket", "mirror", "orange", "planet", "ladder", "forest", "kettle",
+    "bridge", "dragon", "anchor", "island", "lemon", "saddle", "tunnel", "feather", "engine", "meadow",
+    "cactus", "helmet", "lantern", "marble", "pirate", "glacier", "bottle", "canyon", "falcon", "piano",
+]
+DOCUMENT_WORDS = [
+    "chess", "copper", "whisper", "velvet", "banner", "cabinet", "eclipse", "fabric", "granite", "hammer",
+    "jungle", "kernel", "lobster", "magnet", "needle", "oyster", "parrot", "quartz", "ribbon", "saucer",
+    "timber", "umbrella", "vapor", "walnut", "yogurt", "zipper", "bamboo", "cobalt", "dolphin", "emerald",
+    "funnel", "gravel", "hornet", "iguana", "jasmine", "kayak", "lizard", "mango", "nectar", "olive",
+]
 FILLER = ["the", "a", "of", "with", "and", "very", "some", "more", "for", "about"]
 
 
@@ -106,11 +117,11 @@ def test_seed_changes_the_order(tmp_path):
 def test_tampered_shard_stops_training_with_the_shard_error(tmp_path):
     path = write_records(str(tmp_path), make_records("pairs", 200), per_shard=100)
     shard = os.path.join(path, "shard-00001.jsonl.zst")
-    data = bytearray(open(shard, "rb").read())
+    data = bytearray(Path(shard).read_bytes())
     data[-3] ^= 0xFF
-    open(shard, "wb").write(bytes(data))
+    Path(shard).write_bytes(bytes(data))
     stream = _stream(path, buffer=1000)
-    with pytest.raises(ShardError, match="shard-00001.jsonl.zst"):
+    with pytest.raises(ShardError, match=re.escape("shard-00001.jsonl.zst")):
         stream.next()
 
 
@@ -134,7 +145,7 @@ def test_batches_come_from_one_dataset_mixed_by_size_to_the_alpha(tmp_path):
             batch = sampler.next_batch()
             counts[batch.dataset] += 1
             assert len(batch) == 16
-            assert all(topic_of(q) == topic_of(d) for q, d in zip(batch.queries, batch.documents))
+            assert all(topic_of(q) == topic_of(d) for q, d in zip(batch.queries, batch.documents, strict=True))
             assert len(set(batch.queries)) == 16
             if batch.dataset == "big":
                 assert all(len(n) == 3 for n in batch.negatives)
@@ -172,7 +183,7 @@ def test_open_training_sets_errors_name_the_problem(tmp_path):
     labeled = write_records(str(tmp_path / "c"), make_records("labels", 20), kind="labeled-pair")
     with pytest.raises(ConfigError, match="objective 'labeled-pair'"):
         open_training_sets([labeled], DataConfig(), 4, "t.yaml")
-    with pytest.raises(ConfigError, match="data.prefixes: 'nope'"):
+    with pytest.raises(ConfigError, match=re.escape("data.prefixes: 'nope'")):
         open_training_sets([small], DataConfig(prefixes={"nope": Prefixes()}), 4, "t.yaml")
 
 

@@ -95,7 +95,7 @@ def test_held_out_set_holds_only_held_out_records_with_their_documents(tmp_path)
     assert len(retrieval.queries) == len({r["query"] for r in held})
     assert all(q.startswith("search_query: ") for q in retrieval.queries)
     assert sorted(retrieval.corpus) == sorted({"search_document: " + r["document"] for r in held})
-    for query, relevant in zip(retrieval.queries, retrieval.qrels):
+    for query, relevant in zip(retrieval.queries, retrieval.qrels, strict=True):
         expected = {"search_document: " + r["document"] for r in held if "search_query: " + r["query"] == query}
         assert {retrieval.corpus[i] for i in relevant} == expected
     capped = held_out_set(training_set, 0.3, max_queries=5)

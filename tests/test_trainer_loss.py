@@ -80,12 +80,12 @@ def test_grad_cache_gradients_equal_the_plain_loss(chunk_size, symmetric):
             loss = grad_cache_backward(model, sides, loss_fn, torch.device("cpu"))
         else:
             loss = plain_backward(model, [[{"ids": queries}], [{"ids": documents}], [{"ids": negatives}]], loss_fn)
-        return loss, _gradients(model) + [temperature.log_inverse.grad.clone()]
+        return loss, [*_gradients(model), temperature.log_inverse.grad.clone()]
 
     plain_loss, plain_grads = run(cached=False)
     cached_loss, cached_grads = run(cached=True)
     assert cached_loss.item() == pytest.approx(plain_loss.item(), rel=1e-6)
-    for plain, cached in zip(plain_grads, cached_grads):
+    for plain, cached in zip(plain_grads, cached_grads, strict=True):
         assert torch.allclose(plain, cached, atol=1e-6, rtol=1e-5)
 
 
@@ -157,5 +157,5 @@ def test_two_processes_gather_global_negatives_and_get_the_full_batch_gradient(t
     for rank in range(2):
         result = torch.load(tmp_path / f"rank{rank}.pt")
         assert result["loss"].item() == pytest.approx(loss.item(), rel=1e-6)
-        for got, want in zip(result["grads"], expected):
+        for got, want in zip(result["grads"], expected, strict=True):
             assert torch.allclose(got, want, atol=1e-6)

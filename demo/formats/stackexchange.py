@@ -66,7 +66,8 @@ def _body_html(w: TextWriter, topic: Topic, paragraphs: list[str], code: bool = 
             text = text.replace(phrase, f"{opening}{phrase}</{tag}>", 1)
         parts.append(f"<p>{text}</p>\n")
     if code and len(parts) > 1:
-        lines = "\n".join(f"{thing}: {fact}" for thing, fact in zip(topic.things, w.rng.sample(topic.facts, 2)))
+        # A topic has five or six things and two facts are drawn: the first two things get one each.
+        lines = "\n".join(f"{thing}: {fact}" for thing, fact in zip(topic.things, w.rng.sample(topic.facts, 2), strict=False))
         parts.insert(1, f"<pre><code>{html.escape(lines, quote=False)}\n</code></pre>\n")
     return "\n".join(parts)
 

@@ -57,7 +57,7 @@ class AmazonReviewsSource(JsonlSource):
         if layout is None:
             return rejected(self.dataset, path, position, "unknown_review_layout", raw)
         key_parts = [row.get(name) for name in layout.key]
-        for name, value in zip(layout.key, key_parts):
+        for name, value in zip(layout.key, key_parts, strict=True):
             if value is None or value == "" or isinstance(value, (dict, list, bool)):
                 return rejected(self.dataset, path, position, f"missing_field:{name}", raw)
         title, body = row.get(layout.title), row.get(layout.body)

@@ -43,7 +43,7 @@ def natural_file_names(paths: list[str]) -> dict[str, str]:
     """Names for ids: the base name when unique among the paths, else the path below their common folder."""
     base_names = [posixpath.basename(p.replace(os.sep, "/")) for p in paths]
     if len(set(base_names)) == len(paths):
-        return dict(zip(paths, base_names))
+        return dict(zip(paths, base_names, strict=True))
     common = os.path.commonpath([os.path.dirname(p) for p in paths]) if len(paths) > 1 else os.path.dirname(paths[0])
     return {p: os.path.relpath(p, common) if common else p for p in paths}
 
@@ -76,7 +76,7 @@ def map_fields(dataset: str, fields: FieldMap, row: Any, path: str, position: in
     if fields.score:
         value = get_path(row, fields.score)
         try:
-            meta["source_score"] = float(value)  # type: ignore[arg-type]
+            meta["source_score"] = float(value)
         except (TypeError, ValueError):
             return rejected(dataset, path, position, f"wrong_type:{fields.score}", raw)
     return new_record(dataset, key, texts["query"], texts["document"], file=path, row=position, **meta)
@@ -118,9 +118,8 @@ csv.field_size_limit(sys.maxsize)
 class CsvSource(GenericSource):
     def parse(self, path: str, stream: BinaryIO) -> Iterator[Parsed]:
         delimiter = self.options.delimiter or ("\t" if ".tsv" in path.lower() else ",")
-        quoting = csv.QUOTE_NONE if self.options.quoting == "none" else csv.QUOTE_MINIMAL
         text = io.TextIOWrapper(stream, encoding="utf-8", errors="surrogateescape", newline="")
-        reader = csv.reader(text, delimiter=delimiter, quoting=quoting)
+        reader = csv.reader(text, delimiter=delimiter, quoting=csv.QUOTE_NONE if self.options.quoting == "none" else csv.QUOTE_MINIMAL)
         header = self.options.columns
         row_start = 1
         while True:
@@ -145,7 +144,7 @@ class CsvSource(GenericSource):
             if len(cells) != len(header):
                 yield rejected(self.dataset, path, position, "wrong_column_count", raw)
                 continue
-            yield self.map_row(dict(zip(header, cells)), path, position, raw)
+            yield self.map_row(dict(zip(header, cells, strict=True)), path, position, raw)
 
 
 class ParquetSource(GenericSource):

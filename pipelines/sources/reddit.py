@@ -11,7 +11,7 @@ the join (``in`` + ``kept``, or ``skipped:no_usable_comment``).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TypedDict
 
 import apache_beam as beam
 
@@ -22,6 +22,17 @@ from schemas.record import RejectedRow, new_record, rejected
 
 GONE = {"[deleted]": "deleted", "[removed]": "removed"}
 BOT_AUTHORS = {"AutoModerator"}
+
+
+class Submission(TypedDict):
+    """The checked fields of a submission row (``selftext`` is as read: the callers check it)."""
+
+    id: str
+    title: str
+    selftext: Any
+    score: float
+    file: str
+    row: int
 
 
 def _score(row: dict[str, Any]) -> float:
@@ -52,7 +63,7 @@ class RedditSource(JsonlSource):
         )
         return SourceOutput(records=records, rejected=(bad_posts, bad_comments) | f"{d}: rejected rows" >> beam.Flatten())
 
-    def submission(self, row: Any, path: str, position: int, raw: str) -> dict[str, Any] | RejectedRow | Skip:
+    def submission(self, row: Any, path: str, position: int, raw: str) -> Submission | RejectedRow | Skip:
         """The checked fields of a submission row, or the rejected row / skip it is."""
         if not isinstance(row, dict):
             return rejected(self.dataset, path, position, "not_an_object", raw)
@@ -68,7 +79,7 @@ class RedditSource(JsonlSource):
     def map_row(self, row: Any, path: str, position: int, raw: str) -> Parsed:
         post = self.submission(row, path, position, raw)
         if isinstance(post, Skip) or is_rejected(post):
-            return post  # type: ignore[return-value]
+            return post
         problem = text_problem(post["selftext"], "selftext")
         if problem:
             return Skip(problem)
@@ -99,6 +110,7 @@ class CommentParts(JsonlSource):
         for name, value in (("id", comment_id), ("link_id", link_id), ("parent_id", parent_id)):
             if not isinstance(value, str) or not value:
                 return rejected(self.dataset, path, position, f"missing_field:{name}", raw)
+        assert isinstance(link_id, str)  # checked in the loop above
         if parent_id != link_id or not link_id.startswith("t3_"):
             return Skip("nested_reply")
         if row.get("stickied") is True or row.get("author") in BOT_AUTHORS:
