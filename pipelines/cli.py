@@ -10,6 +10,7 @@ import json
 import logging
 import sys
 from itertools import islice
+from typing import Any
 
 from schemas.config import ConfigError
 from schemas.manifest import ManifestError
@@ -19,10 +20,22 @@ EXIT_USER_ERROR = 2
 EXIT_FAILED = 1
 
 
-def command_build(args: argparse.Namespace, beam_args: list[str]) -> int:
-    from pipelines.build import format_plan, run_build
+def finish_run(output: str, run: dict[str, Any], report: dict[str, Any]) -> int:
+    """Print a build's or a mine's funnel and write the report; exit code 1 when the run's books do not balance."""
     from pipelines.funnel import format_funnel
     from report.html import write_report
+
+    print(format_funnel(run["datasets"]))
+    paths = write_report(output, report)
+    print(f"report: {paths['html']} ({paths['json']})")
+    if not run["balanced"]:
+        print("pairmill: error: the books do not balance (read != written + dropped + rejected); see the report", file=sys.stderr)
+        return EXIT_FAILED
+    return 0
+
+
+def command_build(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from pipelines.build import format_plan, run_build
     from schemas.recipe import load_recipe
 
     recipe = load_recipe(args.recipe, output=args.output)
@@ -30,28 +43,17 @@ def command_build(args: argparse.Namespace, beam_args: list[str]) -> int:
         print(format_plan(recipe))
         return 0
     report = run_build(recipe, beam_args, overwrite=args.overwrite)
-    paths = write_report(recipe.output, report)
-    print(format_funnel(report["datasets"]))
-    print(f"report: {paths['html']} ({paths['json']})")
-    if not report["balanced"]:
-        print("pairmill: error: the books do not balance (read != written + dropped + rejected); see the report", file=sys.stderr)
-        return EXIT_FAILED
-    return 0
+    return finish_run(recipe.output, report, report)
 
 
 def command_mine(args: argparse.Namespace, beam_args: list[str]) -> int:
-    from pipelines.funnel import format_funnel
     from pipelines.mine import run_mine
     from report.collect import merge_mined, read_report
-    from report.html import write_report
     from schemas.recipe import load_recipe
 
     recipe = load_recipe(args.recipe, output=args.output)
     mined = run_mine(recipe, beam_args, overwrite=args.overwrite)
-    print(format_funnel(mined["datasets"]))
-    paths = write_report(recipe.output, merge_mined(read_report(recipe.output), mined))
-    print(f"report: {paths['html']} ({paths['json']})")
-    return 0 if mined["balanced"] else EXIT_FAILED
+    return finish_run(recipe.output, mined, merge_mined(read_report(recipe.output), mined))
 
 
 def command_train(args: argparse.Namespace, beam_args: list[str]) -> int:
