@@ -135,6 +135,12 @@ def explain(key: str, ours: Any, theirs: Any, records: list[PairRecord], thresho
         return "a candidate within 1e-4 of the margin threshold (float rounding: cosine vs dot product)"
     if ours is None or theirs is None:
         return "window: a survivor between rank range_max and range_max + this query's positives (pairmill looks there, sentence-transformers not)"
+    spellings: defaultdict[str, set[str]] = defaultdict(set)
+    for record in records:
+        spellings[matching_form(record["document"])].add(record["document"])
+    if any(len(spellings[matching_form(n)]) > 1 for side in (ours, theirs) for n in side["negatives"]):
+        return ("a negative the corpus holds in several spellings: pairmill searches one text per matching form "
+                "(the smallest), sentence-transformers every spelling, and the spellings score differently")
     return "unexplained"
 
 
