@@ -21,11 +21,13 @@ EXIT_FAILED = 1
 
 
 def finish_run(output: str, run: dict[str, Any], report: dict[str, Any]) -> int:
-    """Print a build's or a mine's funnel and write the report; exit code 1 when the run's books do not balance."""
+    """Print a build's or a mine's funnel and overview and write the report; exit code 1 when the run's books do not balance."""
     from pipelines.funnel import format_funnel
     from report.html import write_report
+    from report.overview import format_overview
 
     print(format_funnel(run["datasets"]))
+    print(format_overview(run["datasets"]))
     paths = write_report(output, report)
     print(f"report: {paths['html']} ({paths['json']})")
     if not run["balanced"]:

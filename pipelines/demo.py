@@ -27,6 +27,7 @@ def run_demo(output: str, seed: int, scale: float, train_steps: int) -> int:
     from pipelines.mine import run_mine
     from report.collect import merge_mined
     from report.html import write_report
+    from report.overview import format_overview
 
     started = time.time()
     out = Path(output).resolve()
@@ -42,6 +43,7 @@ def run_demo(output: str, seed: int, scale: float, train_steps: int) -> int:
     print("building every source with every filter on ...", flush=True)
     report = run_build(recipe, [])
     print(format_funnel(report["datasets"]))
+    print(format_overview(report["datasets"]))
     scores = score_against_truth(out / "built", truth)
     report["demo"] = {"ground_truth": scores, "seed": seed, "scale": scale}
 

@@ -1,10 +1,12 @@
 """``OUT/report.html``: one self-contained page of a build's collected figures, and ``write_report``.
 
 The page works offline: the plots are PNGs embedded as data URIs (report/charts.py), and it loads
-nothing else and runs no script. Its sections (ids ``funnel``, ``distributions``, ``examples``,
-``shards``, ``run``) show the funnel of every dataset, the distributions the build measured
-(``OUT/_stats``), a few kept, dropped and rejected rows per reason, every shard with its checksum,
-and the recipe, versions and time of the run. Every text from the output folder is escaped.
+nothing else and runs no script. It opens with an overview (id ``overview``, report/overview.py):
+per dataset the records read, the share kept and the stage that removed most, with a warning for
+every stage that removed more than half of what reached it. Its sections (ids ``funnel``,
+``distributions``, ``examples``, ``shards``, ``run``) show the funnel of every dataset, the
+distributions the build measured (``OUT/_stats``), a few kept, dropped and rejected rows per reason,
+every shard with its checksum, and the recipe, versions and time of the run. Every text from the output folder is escaped.
 """
 from __future__ import annotations
 
@@ -17,11 +19,16 @@ import yaml
 
 from report.charts import cluster_chart, consistency_chart, funnel_chart, language_chart, lengths_chart, mined_scores_chart
 from report.collect import KEPT_EXAMPLES, Collected, DatasetFigures, MinedFigures, Written, collect, write_report_files
+from report.overview import DatasetOverview, kept_text, loss_text, overview, percent, warning_text
 from schemas.record import PairRecord
 from schemas.stages import DEDUP_STAGES, NEAR_DEDUP
 from schemas.stats import Summary
 
 TEXT_CHARS = 400
+LOSS_SHARES = (
+    "share: dropped and rejected records of the records that entered the stage; skipped input rows, which are not records, "
+    "of the rows the stage saw (its records and the rows it skipped)"
+)
 SECTIONS = [
     ("funnel", "Funnel"),
     ("distributions", "Distributions"),
@@ -81,6 +88,32 @@ def has_values(summaries: list[Summary], name: str) -> bool:
 
 # ---- sections ---------------------------------------------------------------------------------
 
+def most_cell(row: DatasetOverview) -> str:
+    """The stage that removed most, in red when it removed more than half of what reached it."""
+    if row.most is None:
+        return "nothing removed"
+    return f"<td class='bad'>{esc(loss_text(row.most))}</td>" if row.most in row.warnings else esc(loss_text(row.most))
+
+
+def overview_html(report: dict[str, Any]) -> str:
+    """Every dataset's records read, share kept and the stage that removed most; a warning per stage removing more than half."""
+    rows = overview(report["datasets"])
+    cells = [[esc(r.name), number(r.read), number(r.written), f"<td class='n'>{kept_text(r)}</td>", most_cell(r)] for r in rows]
+    parts = ["<h2>Overview</h2>", table(["dataset", "read", "written", "kept", "removed most (of the records that reached it)"], cells)]
+    if any(r.added for r in rows):
+        parts.append(note("kept: records written of the records read plus the rows mining added"))
+    parts += [f"<p class='bad'>⚠ warning: {esc(warning_text(r.name, loss))}</p>" for r in rows for loss in r.warnings]
+    return f"<div id='overview'>{''.join(parts)}</div>"
+
+
+def loss_shares(stage: dict[str, Any], outcome: str) -> list[tuple[str, int, str, str]]:
+    """(reason, count, share, what it is a share of) for one outcome of a funnel stage, each share at most 100%."""
+    if outcome == "skipped":
+        seen = stage["in"] + sum(stage["skipped"].values())
+        return [(r, n, percent(n, seen, 2), f"{seen:,} rows seen") for r, n in sorted(stage["skipped"].items())]
+    return [(r, n, percent(n, stage["in"], 2), f"{stage['in']:,} records in") for r, n in sorted(stage[outcome].items())]
+
+
 def funnel_section(report: dict[str, Any]) -> str:
     parts = []
     for dataset, entry in report["datasets"].items():
@@ -103,16 +136,15 @@ def funnel_section(report: dict[str, Any]) -> str:
             for s in entry["stages"]
         ]
         parts.append(table(["stage", "in", "kept", "dropped", "rejected", "skipped"], stage_rows))
-        read = max(entry["read"], 1)
         loss_rows = [
-            [esc(s["stage"]), outcome, esc(reason), number(n), f"<td class='n'>{100 * n / read:.2f}%</td>"]
+            [esc(s["stage"]), outcome, esc(reason), number(n), f"<td class='n'>{share}</td>", esc(of)]
             for s in entry["stages"]
             for outcome in ("dropped", "rejected", "skipped")
-            for reason, n in sorted(s[outcome].items())
+            for reason, n, share, of in loss_shares(s, outcome)
         ]
         parts.append("<h4>Losses by reason</h4>")
-        headings = ["stage", "outcome", "reason", "records", "% of rows read"]
-        parts.append(table(headings, loss_rows) if loss_rows else note("nothing was dropped, rejected or skipped"))
+        headings = ["stage", "outcome", "reason", "count", "share", "of"]
+        parts.append(table(headings, loss_rows) + note(LOSS_SHARES) if loss_rows else note("nothing was dropped, rejected or skipped"))
         info_rows = [[esc(s["stage"]), esc(name), number(n)] for s in entry["stages"] for name, n in sorted(s["info"].items())]
         if info_rows:
             parts.append("<h4>Stage figures</h4>" + table(["stage", "figure", "value"], info_rows))
@@ -321,7 +353,7 @@ def render_html(collected: Collected) -> str:
         "shards": shards_section(collected),
         "run": run_section(collected),
     }
-    nav = "".join(f"<a href='#{key}'>{title}</a>" for key, title in SECTIONS)
+    nav = "".join(f"<a href='#{key}'>{title}</a>" for key, title in [("overview", "Overview"), *SECTIONS])
     sections = "".join(f"<section id='{key}'><h2>{title}</h2>{bodies[key]}</section>" for key, title in SECTIONS)
     books = "books balanced" if report["balanced"] else "<span class='bad'>books NOT balanced</span>"
     return (
@@ -331,7 +363,7 @@ def render_html(collected: Collected) -> str:
         f"<h1>pairmill {esc(report['command'])} report</h1>"
         f"<p>{esc(report['recipe'])} → {esc(output)}: {len(report['datasets'])} datasets, "
         f"{sum(e['written'] for e in report['datasets'].values()):,} records written, {books}, {report['seconds']:,} s</p>"
-        f"<nav>{nav}</nav>{sections}</body></html>"
+        f"<nav>{nav}</nav>{overview_html(report)}{sections}</body></html>"
     )
 
 
