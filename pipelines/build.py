@@ -15,7 +15,7 @@ from typing import Any
 import apache_beam as beam
 
 from filters.clean import CleanFilter
-from filters.language import LanguageFilter
+from filters.language import LanguageFilter, check_binding
 from pipelines.consistency import ConsistencyFilter
 from pipelines.exact_dedup import ExactDedup
 from pipelines.funnel import build_funnel, counter_values
@@ -209,6 +209,9 @@ def run_datasets(recipe: Recipe, beam_args: list[str], overwrite: bool, datasets
 def run_build(recipe: Recipe, beam_args: list[str], overwrite: bool = False) -> dict[str, Any]:
     """Run the build pipeline and return the funnel report (``OUT/report.json``)."""
     sources = {source.dataset: source for source in open_sources(recipe)}
+    if recipe.filters.language is not None:
+        # Workers check at first use; a broken fastText binding here stops in one line, before the output is touched.
+        check_binding()
     funnel, seconds = run_datasets(recipe, beam_args, overwrite, recipe.datasets, recipe.dataset_fingerprint,
                                    lambda pipeline, dataset: add_dataset(pipeline, recipe, sources[dataset]))
     return {

