@@ -169,7 +169,7 @@ def stage_speed(count: int) -> None:
 
     from pipelines.funnel import counter_values
     from pipelines.near_dedup import NearDedup
-    from pipelines.options import pipeline_options
+    from pipelines.options import make_pipeline
     from schemas.recipe import MinHashConfig
 
     # The runner's worker processes import this script's helpers by module name.
@@ -178,7 +178,7 @@ def stage_speed(count: int) -> None:
     per_shard = count // shards
     started = time.perf_counter()
     with PeakMemory() as memory:
-        pipeline = beam.Pipeline(options=pipeline_options([]))
+        pipeline = make_pipeline([])  # the local default runner
         output = (
             pipeline
             | beam.Create(list(range(shards)))

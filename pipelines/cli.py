@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from itertools import islice
 from typing import Any
 
+from pipelines import logs
 from schemas.config import ConfigError
 from schemas.manifest import ManifestError
-from storage.builds import ShardError, find_datasets, iter_records, read_manifest, verify_dataset
+
+# Nothing imported here, or while the parser is built, may import Beam: main() sets up logging first
+# (pipelines/logs.py). The commands import what they need.
 
 EXIT_USER_ERROR = 2
 EXIT_FAILED = 1
@@ -66,6 +68,8 @@ def command_train(args: argparse.Namespace, beam_args: list[str]) -> int:
 
 
 def command_inspect(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from storage.builds import find_datasets, iter_records, read_manifest
+
     for folder in find_datasets(args.path):
         manifest = read_manifest(folder)
         print(f"== {folder}")
@@ -76,6 +80,8 @@ def command_inspect(args: argparse.Namespace, beam_args: list[str]) -> int:
 
 
 def command_verify(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from storage.builds import find_datasets, verify_dataset
+
     failed = False
     for folder in find_datasets(args.path):
         result = verify_dataset(folder)
@@ -159,9 +165,9 @@ def main(argv: list[str] | None = None) -> int:
     args, extra = parser.parse_known_args(argv)
     if extra and not getattr(args, "beam", False):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    logging.basicConfig(level=args.log_level, format="%(levelname)s %(name)s: %(message)s")
-    # Beam's GCP module warns about optional BigQuery clients on every import; it is noise for local runs.
-    logging.getLogger().addFilter(lambda record: not record.getMessage().startswith("apitools not found"))
+    logs.configure(args.log_level)
+    from storage.builds import ShardError
+
     try:
         return args.run(args, extra)
     except (ConfigError, ManifestError, ShardError) as err:

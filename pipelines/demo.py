@@ -13,15 +13,15 @@ from pathlib import Path
 
 import yaml
 
-from demo.corpus import generate_demo_corpus
 from demo.recipe import MINED_DATASET, demo_recipe
-from demo.truth import format_truth, score_against_truth
 from schemas.recipe import load_recipe
 
 
 def run_demo(output: str, seed: int, scale: float, train_steps: int) -> int:
     """Write the corpus, build, mine, train, report and print the scores; exit code 1 if the books do not balance."""
+    from demo.corpus import generate_demo_corpus
     from demo.training import evaluation_before_after, train_student
+    from demo.truth import format_truth, score_against_truth
     from pipelines.build import run_build
     from pipelines.funnel import format_funnel
     from pipelines.mine import run_mine
