@@ -19,7 +19,7 @@ from filters.clean import CleanFilter
 from filters.language import LanguageFilter, check_binding
 from pipelines.consistency import ConsistencyFilter
 from pipelines.exact_dedup import ExactDedup
-from pipelines.funnel import build_funnel, counter_values
+from pipelines.funnel import build_funnel, read_counters
 from pipelines.near_dedup import NearDedup
 from pipelines.options import make_pipeline, pipeline_options
 from pipelines.shards import WriteDataset, WriteShards, dropped_key, dropped_order, rejected_key, rejected_order
@@ -176,10 +176,11 @@ def prepare_output(recipe: Recipe, overwrite: bool, datasets: list[str], fingerp
 
 
 def run_datasets(recipe: Recipe, beam_args: list[str], overwrite: bool, datasets: list[str],
-                 fingerprint: Callable[[str], str], add: Callable[[beam.Pipeline, str], None]) -> tuple[dict[str, Any], float]:
+                 fingerprint: Callable[[str], str], add: Callable[[beam.Pipeline, str], None]) -> tuple[dict[str, Any], float, str | None]:
     """What build and mine share once their inputs are checked: prepare the output folder, add each
     dataset to build to one pipeline (``add(pipeline, dataset)``), run it, and return each dataset's
-    funnel (in ``datasets`` order) and the seconds the run took.
+    funnel (in ``datasets`` order), the seconds the run took and which counter values its books used
+    (``committed`` or ``attempted``, also each entry's ``metrics``; None when nothing was run).
 
     A dataset whose books do not balance is withheld. Each funnel is also kept in
     ``OUT/_funnel/<dataset>.json``, so a rerun that skips complete datasets still reports theirs.
@@ -188,23 +189,26 @@ def run_datasets(recipe: Recipe, beam_args: list[str], overwrite: bool, datasets
     to_build = prepare_output(recipe, overwrite, datasets, fingerprint)
     started = time.time()
     funnel: dict[str, Any] = {}
+    metrics: str | None = None
     if to_build:
         pipeline = make_pipeline(beam_args)
         for dataset in to_build:
             add(pipeline, dataset)
         result = pipeline.run()
         result.wait_until_finish()
-        funnel = build_funnel(counter_values(result), to_build)
+        counters, metrics = read_counters(result)
+        funnel = build_funnel(counters, to_build)
         seconds = stage_seconds(result, to_build)
         for dataset, entry in funnel.items():
             entry["stage_seconds"] = seconds.get(dataset, {})
+            entry["metrics"] = metrics
             write_funnel(recipe.output, dataset, entry)
             if not entry["balanced"]:
                 withhold(dataset_folder(recipe.output, dataset))
     for dataset in datasets:
         if dataset not in to_build:
             funnel[dataset] = {**read_saved_funnel(recipe.output, dataset), "from_earlier_build": True}
-    return {dataset: funnel[dataset] for dataset in datasets}, round(time.time() - started, 2)
+    return {dataset: funnel[dataset] for dataset in datasets}, round(time.time() - started, 2), metrics
 
 
 def run_build(recipe: Recipe, beam_args: list[str], overwrite: bool = False) -> dict[str, Any]:
@@ -215,8 +219,8 @@ def run_build(recipe: Recipe, beam_args: list[str], overwrite: bool = False) -> 
     if recipe.filters.language is not None:
         # Workers check at first use; a broken fastText binding here stops in one line, before the output is touched.
         check_binding()
-    funnel, seconds = run_datasets(recipe, beam_args, overwrite, recipe.datasets, recipe.dataset_fingerprint,
-                                   lambda pipeline, dataset: add_dataset(pipeline, recipe, sources[dataset]))
+    funnel, seconds, metrics = run_datasets(recipe, beam_args, overwrite, recipe.datasets, recipe.dataset_fingerprint,
+                                            lambda pipeline, dataset: add_dataset(pipeline, recipe, sources[dataset]))
     return {
         "command": "build",
         "recipe": recipe.path,
@@ -225,6 +229,7 @@ def run_build(recipe: Recipe, beam_args: list[str], overwrite: bool = False) -> 
         "output": recipe.output,
         "pairmill_version": pairmill_version(),
         "seconds": seconds,
+        "metrics": metrics,
         "datasets": funnel,
         "balanced": all(entry["balanced"] for entry in funnel.values()),
     }

@@ -3,6 +3,13 @@
 Counter names are ``<dataset>|<stage>|<outcome>`` in the ``pairmill`` namespace, where outcome is
 ``in``, ``kept``, ``dropped:<reason>``, ``rejected:<reason>``, ``skipped:<reason>`` (input rows that
 are not records, such as tag-wiki posts) or ``info:<name>`` (figures such as dedup clusters).
+
+A runner that retries bundles (Dataflow) counts a retried bundle's increments again in its *attempted*
+values, and once in its *committed* ones, so the books are counted with committed values wherever the
+runner keeps them for every counter, and with attempted values only where it keeps none (a mix would
+not balance). FnApiRunner, pairmill's local default, retries nothing and reports each counter's one value
+as both; Beam's BundleBasedDirectRunner and Dataflow's batch jobs report committed values; a portable runner's
+committed values are whatever its job service keeps (None where it keeps none).
 """
 from __future__ import annotations
 
@@ -11,6 +18,7 @@ from typing import Any
 from apache_beam.metrics import Metrics
 from apache_beam.metrics.metric import MetricsFilter
 
+from report.overview import ATTEMPTED, COMMITTED, metrics_text
 from schemas.stages import READ, STAGE_ORDER, WRITE
 
 NAMESPACE = "pairmill"
@@ -32,13 +40,30 @@ class Funnel:
         counter.inc(n)
 
 
+def committed_value(metric: Any) -> Any:
+    """A MetricResult's committed value; None where the runner keeps none (None, or unsupported as in Java's getCommitted)."""
+    try:
+        return metric.committed
+    except (AttributeError, NotImplementedError):
+        return None
+
+
+def read_counters(result: Any) -> tuple[dict[str, int], str]:
+    """All pairmill counters of a finished pipeline result, and which values they are (COMMITTED or ATTEMPTED):
+    committed where the runner has them for every counter, else attempted."""
+    metrics = result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))["counters"]
+    committed = [committed_value(metric) for metric in metrics]
+    kind = COMMITTED if all(value is not None for value in committed) else ATTEMPTED
+    values: dict[str, int] = {}
+    for metric, value in zip(metrics, committed, strict=True):
+        name = metric.key.metric.name
+        values[name] = values.get(name, 0) + int((value if kind == COMMITTED else metric.attempted) or 0)
+    return values, kind
+
+
 def counter_values(result: Any) -> dict[str, int]:
     """All pairmill counters of a finished pipeline result (committed where the runner has them)."""
-    values: dict[str, int] = {}
-    for metric in result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))["counters"]:
-        value = metric.committed if metric.committed is not None else metric.attempted
-        values[metric.key.metric.name] = values.get(metric.key.metric.name, 0) + int(value or 0)
-    return values
+    return read_counters(result)[0]
 
 
 def build_funnel(counters: dict[str, int], datasets: list[str]) -> dict[str, Any]:
@@ -89,4 +114,5 @@ def format_funnel(funnel: dict[str, Any]) -> str:
             f"{dataset:<32} {'total':<12} read={entry['read']} written={entry['written']} "
             f"dropped={entry['dropped']} rejected={entry['rejected']}  books {status}"
         )
+    lines.append(f"books counted with {metrics_text(funnel)}")
     return "\n".join(lines)

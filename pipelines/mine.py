@@ -406,9 +406,9 @@ def run_mine(recipe: Recipe, beam_args: list[str], overwrite: bool = False) -> d
         if not exists(corpus):
             raise ConfigError(f"{recipe.path}: mining.corpus: {corpus} not found (a dataset of this recipe or a built dataset folder)")
     names = {dataset + config.output_suffix: dataset for dataset in datasets}
-    funnel, seconds = run_datasets(
+    funnel, seconds, metrics = run_datasets(
         recipe, beam_args, overwrite, list(names), lambda name: mined_fingerprint(recipe, names[name]),
         lambda pipeline, name: add_mined_dataset(pipeline, recipe, names[name], config, manifests[names[name]]),
     )
-    return {"command": "mine", "recipe": recipe.path, "output": recipe.output, "seconds": seconds,
+    return {"command": "mine", "recipe": recipe.path, "output": recipe.output, "seconds": seconds, "metrics": metrics,
             "datasets": funnel, "mined": list(names), "balanced": all(e["balanced"] for e in funnel.values())}

@@ -6,7 +6,8 @@ per dataset the records read, the share kept and the stage that removed most, wi
 every stage that removed more than half of what reached it. Its sections (ids ``funnel``,
 ``distributions``, ``examples``, ``shards``, ``run``) show the funnel of every dataset, the
 distributions the build measured (``OUT/_stats``), a few kept, dropped and rejected rows per reason,
-every shard with its checksum, and the recipe, versions and time of the run. Every text from the output folder is escaped.
+every shard with its checksum, and the recipe, versions and time of the run and which counter values
+(committed or attempted) its books used. Every text from the output folder is escaped.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import yaml
 
 from report.charts import cluster_chart, consistency_chart, funnel_chart, language_chart, lengths_chart, mined_scores_chart
 from report.collect import KEPT_EXAMPLES, Collected, DatasetFigures, MinedFigures, Written, collect, write_report_files
-from report.overview import DatasetOverview, kept_text, loss_text, overview, percent, warning_text
+from report.overview import DatasetOverview, kept_text, loss_text, metrics_text, overview, percent, warning_text
 from schemas.record import PairRecord
 from schemas.stages import DEDUP_STAGES, NEAR_DEDUP
 from schemas.stats import Summary
@@ -319,6 +320,7 @@ def run_section(collected: Collected) -> str:
             ["recipe", f"{esc(report['recipe'])} (sha256 {esc(report['recipe_hash'])})"],
             ["output", esc(collected.output)],
             ["total time", f"{report['seconds']:,} s"],
+            ["books counted with", esc(metrics_text(report["datasets"]))],
         ]),
     ]
     timed = {d: e["stage_seconds"] for d, e in report["datasets"].items() if e.get("stage_seconds")}

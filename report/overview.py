@@ -4,7 +4,8 @@ Computed from the funnel entries of report.json alone (no output folder, no matp
 the console print the same figures. A stage *removes* the records it drops plus the input rows it rejects;
 skipped input rows (tag wikis, answers in title_body mode) are not records and remove nothing. A warning
 names every stage that removes more than half of the records that reached it (``in``), which includes
-every stage that removes more than half of the records read.
+every stage that removes more than half of the records read. ``metrics_text`` says which of the
+runner's counter values (committed or attempted) the books of the datasets were counted with.
 """
 from __future__ import annotations
 
@@ -12,6 +13,15 @@ from dataclasses import dataclass
 from typing import Any
 
 WARN_SHARE = 0.5
+# Which of the runner's values a funnel's counters are (report.json ``metrics``, per run and per dataset):
+# committed values count the work the runner kept, so a retried bundle counts once; attempted values count
+# every try, and are used only where the runner keeps no committed ones.
+COMMITTED = "committed"
+ATTEMPTED = "attempted"
+METRICS_MEANING = {
+    COMMITTED: "committed counter values (a retried bundle counts once)",
+    ATTEMPTED: "attempted counter values, the runner keeps no committed ones (a retried bundle counts again)",
+}
 
 
 @dataclass
@@ -88,3 +98,16 @@ def format_overview(datasets: dict[str, Any]) -> str:
         lines.append(f"  {r.name:<{width}} read {r.read:>10,}  written {r.written:>10,} ({kept_text(r):>6})  {most}")
     lines += [f"WARNING {warning_text(r.name, loss)}" for r in rows for loss in r.warnings]
     return "\n".join(lines)
+
+
+def metrics_meaning(kind: str | None) -> str:
+    """What a funnel entry's ``metrics`` value means; ``not recorded`` for a funnel saved without one."""
+    return METRICS_MEANING.get(kind or "", "not recorded")
+
+
+def metrics_text(datasets: dict[str, Any]) -> str:
+    """Which counter values the datasets' books were counted with; per dataset where they differ."""
+    kinds = {name: entry.get("metrics") for name, entry in datasets.items()}
+    if len(set(kinds.values())) <= 1:
+        return metrics_meaning(next(iter(kinds.values()), None))
+    return "; ".join(f"{name}: {metrics_meaning(kind)}" for name, kind in kinds.items())

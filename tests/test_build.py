@@ -58,6 +58,7 @@ def test_build_counts_every_reason_and_balances(tmp_path: Path, capsys: pytest.C
     assert main(["build", recipe, *FAST_RUNNER]) == 0
     printed = capsys.readouterr().out
     assert "books balanced" in printed and "report.html" in printed
+    assert "books counted with committed counter values (a retried bundle counts once)" in printed
 
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     entry = report["datasets"]["coffee"]
@@ -70,6 +71,8 @@ def test_build_counts_every_reason_and_balances(tmp_path: Path, capsys: pytest.C
     assert stages["exact_dedup"]["dropped"] == {"exact_duplicate": 3}
     assert (entry["read"], entry["written"], entry["dropped"], entry["rejected"]) == (50, 40, 5, 5)
     assert entry["balanced"] and report["balanced"]
+    # FnApiRunner retries no bundle and reports each counter's one value as committed (and as attempted).
+    assert report["metrics"] == entry["metrics"] == "committed"
 
     records = dataset_records(str(tmp_path / "out" / "coffee"))
     # The smallest id (as text) of each duplicate group survives: "coffee/1002" < "coffee/2".
@@ -123,6 +126,8 @@ def test_two_builds_give_identical_shards_and_multiprocess_runner_agrees(tmp_pat
     # The default local runner: FnApiRunner, multi-process over all cores.
     assert main(["build", recipe, "--overwrite"]) == 0
     assert decompressed_shards(tmp_path / "out" / "coffee") == first
+    # Its worker processes' counters reach the result as committed values too.
+    assert json.loads((tmp_path / "out" / "report.json").read_text())["metrics"] == "committed"
 
 
 def test_rerun_keeps_a_complete_build_and_refuses_another_recipe(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

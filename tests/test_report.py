@@ -90,6 +90,7 @@ def test_report_of_a_build_has_every_section_with_its_content(built: Path) -> No
 
     run = sections["run"]
     assert "records_per_shard: 8" in run and "apache-beam" in run and "Time per step" in run
+    assert "books counted with</td><td>committed counter values (a retried bundle counts once)" in run
     assert re.search(r"kettles</td><td>clean</td><td class='n'>\d", run)
 
 
@@ -112,6 +113,7 @@ def test_report_json_keeps_the_funnel_and_adds_versions_and_stats(built: Path) -
     assert groups[KEPT]["records"] == 32
     assert groups["dropped:exact_dedup"]["records"] == 3 and groups["dropped:clean"]["records"] == 1
     assert report["datasets"]["kettles"]["stage_seconds"]["clean"] >= 0
+    assert report["metrics"] == report["datasets"]["kettles"]["metrics"] == "committed"
 
 
 # Collects the built folder's figures in a process where matplotlib cannot be imported, and prints them.
