@@ -1,5 +1,6 @@
 """Trainer data: dataset folders written here, the held-out hash, block shuffling, exact resume of the
-data position, one dataset per batch with size**alpha mixing, prefixes, negatives sampling."""
+data position, one dataset per batch with size**alpha mixing, one-shard batches drawn by records left, prefixes,
+negatives sampling."""
 from __future__ import annotations
 
 import collections
@@ -17,7 +18,7 @@ from storage.builds import ShardError
 from tests.helpers import write_dataset
 from text.hashing import in_fraction
 from trainer.config import DataConfig
-from trainer.data import BatchSampler, RecordStream, open_training_sets
+from trainer.data import BatchSampler, RecordStream, ShardBatchSampler, make_sampler, open_training_sets
 from trainer.prefixes import CLASSIFICATION, CLUSTERING, SEARCH, resolve_prefixes, table_prefixes
 
 # Each topic has one word on the query side and an unrelated word on the document side: an untrained model
@@ -219,3 +220,66 @@ def test_batch_part_splits_rows_between_processes():
     second = batch.part(1, 2)
     assert (second.queries, second.documents, second.flat_negatives) == (["q2", "q3"], ["d2", "d3"], ["n2a", "n2b"])
 
+
+
+def _row(text: str) -> int:
+    """The record index ``make_records`` wrote into a query ("... item 17")."""
+    return int(text.rsplit(" ", 1)[1])
+
+
+def _shard_sampler(root, seed: int, batch_size: int, **data: Any) -> BatchSampler | ShardBatchSampler:
+    config = DataConfig(batch_from="shard", use_prefixes=False, **data)
+    return make_sampler(open_training_sets([str(root)], config, batch_size, "t.yaml"), config, batch_size, seed)
+
+
+def test_one_shard_batches_drain_every_dataset_together_once_per_epoch(tmp_path):
+    write_records(str(tmp_path), make_records("big", 1200), per_shard=200)
+    write_records(str(tmp_path), make_records("small", 400), per_shard=200)
+    last_small, big_in_first_half = [], []
+    for seed in range(10):
+        sampler = _shard_sampler(tmp_path, seed, 20, shuffle_buffer=64, held_out_fraction=0.0)
+        assert isinstance(sampler, ShardBatchSampler)
+        batches = [sampler.next_batch() for _ in range(160)]  # two epochs of 60 + 20 batches
+        for batch in batches:
+            shards = {_row(q) // 200 for q in batch.queries}
+            assert shards == {int(batch.shard.split("-")[1].split(".")[0])}, batch.shard  # every row from the batch's shard
+        for epoch in (batches[:80], batches[80:]):
+            rows = collections.Counter((b.dataset, _row(q)) for b in epoch for q in b.queries)
+            assert len(rows) == 1600 and set(rows.values()) == {1}  # each record exactly once per epoch
+        datasets = [b.dataset for b in batches[:80]]
+        last_small.append(max(i for i, name in enumerate(datasets) if name == "small"))
+        big_in_first_half.append(datasets[:40].count("big") / 40)
+    # Drawn in proportion to the records left, batches are balls drawn from an urn without replacement: small's
+    # last batch is expected at index 76 of 0..79 (standard deviation about 3), and big makes up 3/4 throughout.
+    assert np.mean(last_small) > 72, last_small
+    assert abs(np.mean(big_in_first_half) - 0.75) < 0.06, big_in_first_half
+
+
+def test_one_shard_sampler_resumes_batches_exactly(tmp_path):
+    # Shards of 120, 120, 120, 120 and 20 records and blocks of 50: batches cross blocks, shard ends are
+    # skipped, and the last big shard never fills a batch.
+    write_records(str(tmp_path), make_records("big", 500, negatives=9), kind="triplet", per_shard=120)
+    write_records(str(tmp_path), make_records("small", 150), per_shard=70)
+
+    def sampler() -> BatchSampler | ShardBatchSampler:
+        return _shard_sampler(tmp_path, 3, 16, shuffle_buffer=50, num_negatives=4)
+
+    straight = sampler()
+    expected = [straight.next_batch() for _ in range(70)]
+    assert {b.dataset for b in expected} == {"big", "small"} and all(len(b) == 16 for b in expected)
+    for stop in (0, 1, 13, 29, 30, 47):
+        first = sampler()
+        for _ in range(stop):
+            first.next_batch()
+        resumed = sampler()
+        resumed.load_state_dict(first.state_dict())
+        assert [resumed.next_batch() for _ in range(70 - stop)] == expected[stop:], stop
+    dataset_mode = BatchSampler(straight.sets, DataConfig(), 16, 3)
+    with pytest.raises(ConfigError, match=r"written with data\.batch_from 'shard'"):
+        dataset_mode.load_state_dict(straight.state_dict())
+
+
+def test_one_shard_batches_need_a_shard_that_fills_a_batch(tmp_path):
+    write_records(str(tmp_path), make_records("tiny_shards", 200), per_shard=30)
+    with pytest.raises(ConfigError, match=r"t.yaml: training.batch_size: dataset 'tiny_shards' .* has no shard with 32 training records"):
+        _shard_sampler(tmp_path, 0, 32)

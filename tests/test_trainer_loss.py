@@ -1,4 +1,4 @@
-"""InfoNCE values, GradCache's gradients against the plain loss's, and the gather across two processes."""
+"""InfoNCE values (and its Matryoshka sum), GradCache's gradients against the plain loss's, and the gather across two processes."""
 from __future__ import annotations
 
 import math
@@ -60,16 +60,28 @@ def test_temperature_is_fixed_or_learned():
     assert learned.log_inverse.grad is not None and learned.log_inverse.grad.abs() > 0
 
 
+MATRYOSHKA = ((8, 1.0), (4, 0.5), (2, 0.25))
+
+
+def test_matryoshka_loss_is_the_weighted_sum_over_renormalised_prefixes():
+    torch.manual_seed(0)
+    q, d, n, t = torch.randn(5, 8), torch.randn(5, 8), torch.randn(3, 8), torch.tensor(0.1)
+    expected = sum(w * info_nce(q[:, :k], d[:, :k], n[:, :k], t, symmetric=True) for k, w in MATRYOSHKA)
+    assert info_nce(q, d, n, t, symmetric=True, matryoshka=MATRYOSHKA).item() == pytest.approx(expected.item(), rel=1e-6)
+    assert info_nce(q, d, None, t, matryoshka=((8, 1.0),)).item() == pytest.approx(info_nce(q, d, None, t).item(), rel=1e-6)
+
+
+@pytest.mark.parametrize("matryoshka", [(), MATRYOSHKA], ids=["full", "matryoshka"])
 @pytest.mark.parametrize("chunk_size", [1, 3, 5])
 @pytest.mark.parametrize("symmetric", [False, True])
-def test_grad_cache_gradients_equal_the_plain_loss(chunk_size, symmetric):
+def test_grad_cache_gradients_equal_the_plain_loss(chunk_size, symmetric, matryoshka):
     torch.manual_seed(0)
     model = TinyEncoder()
     temperature = Temperature(0.05, learned=True)
     queries, documents, negatives = torch.randint(0, 50, (7, 5)), torch.randint(0, 50, (7, 9)), torch.randint(0, 50, (11, 9))
 
     def loss_fn(q, d, n):
-        return info_nce(q, d, n, temperature(), symmetric)
+        return info_nce(q, d, n, temperature(), symmetric, matryoshka)
 
     def run(cached: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
         model.zero_grad()
@@ -125,37 +137,40 @@ def _distributed_worker(rank: int, world: int, rendezvous: str, out_dir: str) ->
     import torch.distributed as dist
 
     dist.init_process_group("gloo", init_method=f"file://{rendezvous}", rank=rank, world_size=world)
-    torch.manual_seed(0)
-    model = TinyEncoder()
-    model.dropout.p = 0.0
-    queries, documents = torch.randint(0, 50, (8, 5)), torch.randint(0, 50, (8, 9))
-    negatives = torch.randint(0, 50, (5, 9))
-    rows = slice(rank * 4, (rank + 1) * 4)
-    local_negatives = negatives[:2] if rank == 0 else negatives[2:]  # uneven: 2 and 3 rows
+    for variant, matryoshka in enumerate(((), MATRYOSHKA)):
+        torch.manual_seed(0)
+        model = TinyEncoder()
+        model.dropout.p = 0.0
+        queries, documents = torch.randint(0, 50, (8, 5)), torch.randint(0, 50, (8, 9))
+        negatives = torch.randint(0, 50, (5, 9))
+        rows = slice(rank * 4, (rank + 1) * 4)
+        local_negatives = negatives[:2] if rank == 0 else negatives[2:]  # uneven: 2 and 3 rows
 
-    def loss_fn(q, d, n):
-        return info_nce(q, d, n, torch.tensor(0.05))
+        def loss_fn(q, d, n, matryoshka=matryoshka):
+            return info_nce(q, d, n, torch.tensor(0.05), matryoshka=matryoshka)
 
-    loss = plain_backward(model, [[{"ids": queries[rows]}], [{"ids": documents[rows]}], [{"ids": local_negatives}]], loss_fn)
-    sum_gradients(list(model.parameters()))
-    torch.save({"loss": loss, "grads": _gradients(model)}, os.path.join(out_dir, f"rank{rank}.pt"))
+        loss = plain_backward(model, [[{"ids": queries[rows]}], [{"ids": documents[rows]}], [{"ids": local_negatives}]], loss_fn)
+        sum_gradients(list(model.parameters()))
+        torch.save({"loss": loss, "grads": _gradients(model)}, os.path.join(out_dir, f"rank{rank}-{variant}.pt"))
     dist.destroy_process_group()
 
 
 def test_two_processes_gather_global_negatives_and_get_the_full_batch_gradient(tmp_path):
+    """Also with the Matryoshka loss: each prefix's negatives are every process's."""
     import torch.multiprocessing as mp
 
     mp.spawn(_distributed_worker, args=(2, str(tmp_path / "rendezvous"), str(tmp_path)), nprocs=2, join=True)
-    torch.manual_seed(0)
-    model = TinyEncoder()
-    model.dropout.p = 0.0
-    queries, documents = torch.randint(0, 50, (8, 5)), torch.randint(0, 50, (8, 9))
-    negatives = torch.randint(0, 50, (5, 9))
-    loss = info_nce(model({"ids": queries}), model({"ids": documents}), model({"ids": negatives}), torch.tensor(0.05))
-    loss.backward()
-    expected = _gradients(model)
-    for rank in range(2):
-        result = torch.load(tmp_path / f"rank{rank}.pt")
-        assert result["loss"].item() == pytest.approx(loss.item(), rel=1e-6)
-        for got, want in zip(result["grads"], expected, strict=True):
-            assert torch.allclose(got, want, atol=1e-6)
+    for variant, matryoshka in enumerate(((), MATRYOSHKA)):
+        torch.manual_seed(0)
+        model = TinyEncoder()
+        model.dropout.p = 0.0
+        queries, documents = torch.randint(0, 50, (8, 5)), torch.randint(0, 50, (8, 9))
+        negatives = torch.randint(0, 50, (5, 9))
+        loss = info_nce(model({"ids": queries}), model({"ids": documents}), model({"ids": negatives}), torch.tensor(0.05), matryoshka=matryoshka)
+        loss.backward()
+        expected = _gradients(model)
+        for rank in range(2):
+            result = torch.load(tmp_path / f"rank{rank}-{variant}.pt")
+            assert result["loss"].item() == pytest.approx(loss.item(), rel=1e-6)
+            for got, want in zip(result["grads"], expected, strict=True):
+                assert torch.allclose(got, want, atol=1e-6)

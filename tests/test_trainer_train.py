@@ -1,5 +1,6 @@
-"""The training loop end to end on tiny datasets: run folder, saved model, exact resume after SIGKILL,
-fallback from a damaged checkpoint, GradCache in the loop, config errors, tampered shards."""
+"""The training loop end to end on tiny datasets: run folder, saved model, exact resume after SIGKILL (also with
+one-shard batches and the Matryoshka loss), fallback from a damaged checkpoint, GradCache in the loop, config
+errors, tampered shards."""
 from __future__ import annotations
 
 import json
@@ -138,6 +139,56 @@ def test_sigkilled_run_resumes_with_the_same_losses(corpus, straight_run, tmp_pa
     assert train_losses(run_dir) == train_losses(straight_run)
     rows = read_metrics(run_dir)
     assert [r["step"] for r in rows if "loss" in r] == list(range(1, 9))  # no step logged twice
+
+
+@pytest.mark.slow
+def test_one_shard_matryoshka_run_resumes_after_sigkill_and_saves_its_dims(corpus, tmp_path):
+    from sentence_transformers import SentenceTransformer
+
+    overrides: dict[str, Any] = {
+        "data__batch_from": "shard",
+        "loss": {"matryoshka_dims": [256, 64, 16], "matryoshka_weights": [1.0, 0.5, 0.25], "chunk_size": 5},
+        "training__steps": 4,
+        "evaluation": {"every": None, "before_training": False, "max_queries": 50},
+    }
+    straight = run_training(write_config(tmp_path / "straight", corpus, **overrides))
+    config = write_config(tmp_path / "killed", corpus, **overrides)
+    child = subprocess.run(
+        [sys.executable, "-c", f"from tests.test_trainer_train import _train_then_sigkill; _train_then_sigkill({config!r}, 3)"],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+    )
+    assert child.returncode == -signal.SIGKILL, child.stderr[-2000:]  # died inside step 3
+    run_dir = str(tmp_path / "killed" / "run")
+    assert load_latest_checkpoint(run_dir).step == 2
+    run_training(config, resume=True)
+    assert train_losses(run_dir) == train_losses(straight) and sorted(train_losses(run_dir)) == [1, 2, 3, 4]
+    rows = read_metrics(run_dir)
+    assert all(r["shard"].startswith("shard-") for r in rows if "loss" in r)
+    final = [r for r in rows if "eval" in r]
+    assert {r["eval"] for r in final} == {"heldout/gooaq", "heldout/quora"}
+    assert all(0 <= r[f"ndcg@10_dim{d}"] <= 1 for r in final for d in (256, 64, 16))
+    assert all(r["ndcg@10_dim256"] == pytest.approx(r["ndcg@10"]) for r in final)
+    model_dir = os.path.join(run_dir, "model")
+    with open(os.path.join(model_dir, "config_sentence_transformers.json"), encoding="utf-8") as f:
+        assert json.load(f)["matryoshka_dims"] == [256, 64, 16]
+    truncated = SentenceTransformer(model_dir, device="cpu", truncate_dim=64)
+    assert truncated.encode(["apple question", "chess answer"]).shape == (2, 64)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"data__batch_from": "shard", "data__alpha": 0.5}, r"train.yaml: data.alpha: batch_from 'shard' .* alpha must be 1"),
+        ({"data__batch_from": "shards"}, r"train.yaml: data.batch_from: expected one of 'dataset' \| 'shard'"),
+        ({"loss__matryoshka_dims": [64, 64]}, r"train.yaml: loss.matryoshka_dims: expected distinct dimensions greater than 0"),
+        ({"loss__matryoshka_weights": [1.0]}, r"train.yaml: loss.matryoshka_weights: expected one weight per loss.matryoshka_dims entry"),
+        ({"loss__matryoshka_dims": [512, 64]}, r"train.yaml: loss.matryoshka_dims: 512 exceeds the student's embedding dimension 256"),
+    ],
+)
+def test_matryoshka_and_one_shard_config_errors(corpus, tmp_path, overrides, message):
+    with pytest.raises(ConfigError, match=message) as err:
+        run_training(write_config(tmp_path, corpus, **overrides))
+    assert "\n" not in str(err.value)
 
 
 def test_damaged_latest_checkpoint_falls_back_to_the_previous_one(corpus, straight_run, tmp_path, caplog):

@@ -13,6 +13,18 @@ from schemas.config import ConfigError, fraction, load_yaml, non_negative, parse
 from schemas.recipe import Prefixes
 
 
+def _dimensions(value: list[int] | None) -> str | None:
+    if value is not None and (not value or min(value) <= 0 or len(set(value)) < len(value)):
+        return "expected distinct dimensions greater than 0"
+    return None
+
+
+def _weights(value: list[float] | None) -> str | None:
+    if value is not None and any(w < 0 for w in value):
+        return "weights must be 0 or more"
+    return None
+
+
 @dataclass
 class DataConfig:
     alpha: float = setting(
@@ -27,6 +39,15 @@ class DataConfig:
     max_document_tokens: int = setting(256, check=positive, help="documents and negatives are truncated to this many tokens")
     use_prefixes: bool = setting(True, help="put the per-dataset prefixes before texts (manifest, else Nomic's table, else search_query/search_document)")
     prefixes: dict[str, Prefixes] = setting({}, help="per-dataset prefixes that override the manifest and the default table")
+    batch_from: Literal["dataset", "shard"] = setting(
+        "dataset",
+        help=(
+            "dataset: a batch's rows come from its dataset's shuffled stream, across shards; shard: from one shard of one "
+            "dataset (in-batch negatives from one source slice), the dataset drawn in proportion to its records left this "
+            "epoch so that all datasets drain together (needs alpha 1); a shard's last records that fill no batch are skipped "
+            "that epoch"
+        ),
+    )
 
 
 @dataclass
@@ -47,6 +68,21 @@ class LossConfig:
     learn_temperature: bool = setting(False, help="train the temperature with the model")
     symmetric: bool = setting(False, help="add the document-to-query InfoNCE term")
     chunk_size: int | None = setting(None, check=positive, help="GradCache: texts embedded per chunk so large batches fit; null embeds the whole batch at once")
+    matryoshka_dims: list[int] | None = setting(
+        None,
+        check=_dimensions,
+        help=(
+            "Matryoshka: the loss is the weighted sum of InfoNCE over the embeddings' first N dimensions, re-normalised, for "
+            "each N here (e.g. [768, 512, 256, 128, 64]; list the full size to train it too); the saved model records them "
+            "and evaluation reports nDCG@10 at each; null trains the full embedding only"
+        ),
+    )
+    matryoshka_weights: list[float] | None = setting(None, check=_weights, help="one weight per matryoshka_dims entry; null weighs each 1")
+
+    def matryoshka(self) -> list[tuple[int, float]]:
+        """(dimension, weight) pairs of the Matryoshka loss; empty when it is off."""
+        dims = self.matryoshka_dims or []
+        return list(zip(dims, self.matryoshka_weights or [1.0] * len(dims), strict=True))
 
 
 @dataclass
@@ -64,7 +100,7 @@ class OptimizerConfig:
 @dataclass
 class TrainingConfig:
     steps: int = setting(1000, check=positive, help="optimizer steps")
-    batch_size: int = setting(256, check=positive, help="pairs per step over all processes, all from one dataset")
+    batch_size: int = setting(256, check=positive, help="pairs per step over all processes, all from one dataset (and one shard with data.batch_from shard)")
     seed: int = setting(0, help="seed for data order, negatives sampling and torch")
     checkpoint_every: int = setting(500, check=positive, help="write a checkpoint every this many steps (and at the end)")
     keep_checkpoints: int = setting(3, check=positive, help="most recent checkpoints kept")
@@ -134,6 +170,13 @@ def parse_train_config(raw: Any, path: str) -> TrainConfig:
     config = TrainConfig(path=path, output=raw["output"], datasets=datasets, **blocks)
     if config.loss.chunk_size is not None and config.loss.chunk_size > config.training.batch_size:
         raise ConfigError(f"{path}: loss.chunk_size: must not exceed training.batch_size ({config.training.batch_size}), got {config.loss.chunk_size}")
+    dims, weights = config.loss.matryoshka_dims, config.loss.matryoshka_weights
+    if weights is not None and len(weights) != len(dims or []):
+        raise ConfigError(f"{path}: loss.matryoshka_weights: expected one weight per loss.matryoshka_dims entry ({dims!r}), got {weights!r}")
+    if config.data.batch_from == "shard" and config.data.alpha != 1.0:
+        raise ConfigError(
+            f"{path}: data.alpha: batch_from 'shard' draws datasets in proportion to their records left, so alpha must be 1, got {config.data.alpha}"
+        )
     return config
 
 

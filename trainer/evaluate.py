@@ -1,4 +1,5 @@
-"""Retrieval evaluation: nDCG@10, recall@10 and MRR@10 on the held-out split and on BEIR-format folders.
+"""Retrieval evaluation: nDCG@10, recall@10 and MRR@10 on the held-out split and on BEIR-format folders
+(and nDCG@10 at each Matryoshka dimension).
 
 The held-out split of a dataset is its records whose id hashes into ``held_out_fraction``
 (``text.hashing.in_fraction``: independent of order and seed); the training stream skips them. Its queries are searched against the
@@ -9,10 +10,12 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TextIO
 
 import torch
+import torch.nn.functional as F
 
 from schemas.config import ConfigError
 from storage.builds import iter_records
@@ -137,7 +140,14 @@ def retrieval_metrics(query_embeddings: torch.Tensor, corpus_embeddings: torch.T
     return {"ndcg@10": ndcg / n, "recall@10": recall / n, "mrr@10": mrr / n}
 
 
-def evaluate(encoder: Encoder, retrieval_set: RetrievalSet, max_query_tokens: int, max_document_tokens: int, batch_size: int) -> dict[str, float]:
+def evaluate(
+    encoder: Encoder, retrieval_set: RetrievalSet, max_query_tokens: int, max_document_tokens: int, batch_size: int, dims: Sequence[int] = ()
+) -> dict[str, float]:
+    """The metrics of the full embeddings, and ``ndcg@10_dimD`` of their first D dimensions (re-normalised) for each of ``dims``."""
     queries = encoder.encode(retrieval_set.queries, max_query_tokens, batch_size)
     corpus = encoder.encode(retrieval_set.corpus, max_document_tokens, batch_size)
-    return retrieval_metrics(queries, corpus, retrieval_set.qrels)
+    scores = retrieval_metrics(queries, corpus, retrieval_set.qrels)
+    for dim in dims:
+        truncated = retrieval_metrics(F.normalize(queries[:, :dim], dim=1), F.normalize(corpus[:, :dim], dim=1), retrieval_set.qrels)
+        scores[f"ndcg@10_dim{dim}"] = truncated["ndcg@10"]
+    return scores

@@ -1,14 +1,16 @@
-"""InfoNCE over in-batch and hard negatives, and GradCache so that a large batch fits in memory.
+"""InfoNCE over in-batch and hard negatives (optionally over Matryoshka prefixes), and GradCache so that a
+large batch fits in memory.
 
 GradCache (Gao et al. 2021): embed the batch in chunks without a graph, compute the loss on the detached
 embeddings to get the gradient of the loss with respect to every embedding, then re-embed each chunk with
 its graph and back-propagate that cached gradient. Peak memory is one chunk's activations, and the
-parameter gradients equal those of the plain loss on the whole batch.
+parameter gradients equal those of the plain loss on the whole batch. The Matryoshka loss is a function of
+the full embeddings like any other, so GradCache caches its gradient unchanged.
 """
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -30,28 +32,41 @@ class Temperature(torch.nn.Module):
         return torch.exp(-self.log_inverse).clamp(min=MIN_TEMPERATURE)
 
 
+def _info_nce(q: torch.Tensor, d: torch.Tensor, n: torch.Tensor | None, temperature: torch.Tensor, symmetric: bool) -> torch.Tensor:
+    """InfoNCE on gathered float embeddings, each normalised here."""
+    q, d = F.normalize(q, dim=1), F.normalize(d, dim=1)
+    candidates = d if n is None else torch.cat([d, F.normalize(n, dim=1)])
+    labels = torch.arange(q.shape[0], device=q.device)
+    loss = F.cross_entropy(q @ candidates.T / temperature, labels)
+    if symmetric:
+        loss = (loss + F.cross_entropy(d @ q.T / temperature, labels)) / 2
+    return loss
+
+
 def info_nce(
     queries: torch.Tensor,
     documents: torch.Tensor,
     negatives: torch.Tensor | None,
     temperature: torch.Tensor,
     symmetric: bool = False,
+    matryoshka: Sequence[tuple[int, float]] = (),
 ) -> torch.Tensor:
     """Mean cross-entropy of each query against every document and hard negative of the global batch.
 
     Row i's positive is document i. With ``symmetric``, the document-to-query term is averaged in.
     Under torch.distributed, every process's rows are gathered first (see trainer.distributed).
+    With ``matryoshka`` ((dimension, weight) pairs), the loss is the weighted sum of this loss over each
+    embedding prefix of that many dimensions, re-normalised (Kusupati et al. 2022); the rows are gathered once.
     """
-    q = F.normalize(gather_with_grad(queries.float()), dim=1)
-    d = F.normalize(gather_with_grad(documents.float()), dim=1)
-    candidates = d
-    if negatives is not None:
-        candidates = torch.cat([d, F.normalize(gather_with_grad(negatives.float()), dim=1)])
-    labels = torch.arange(q.shape[0], device=q.device)
-    loss = F.cross_entropy(q @ candidates.T / temperature, labels)
-    if symmetric:
-        loss = (loss + F.cross_entropy(d @ q.T / temperature, labels)) / 2
-    return loss
+    q, d = gather_with_grad(queries.float()), gather_with_grad(documents.float())
+    n = None if negatives is None else gather_with_grad(negatives.float())
+    if not matryoshka:
+        return _info_nce(q, d, n, temperature, symmetric)
+    terms = [
+        weight * _info_nce(q[:, :dim], d[:, :dim], None if n is None else n[:, :dim], temperature, symmetric)
+        for dim, weight in matryoshka
+    ]
+    return torch.stack(terms).sum()
 
 
 Embed = Callable[[dict], torch.Tensor]

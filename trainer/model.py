@@ -7,7 +7,9 @@ Hugging Face encoder (sentence-transformers adds mean pooling).
 """
 from __future__ import annotations
 
+import json
 import logging
+import os
 from contextlib import nullcontext
 from typing import Any
 
@@ -37,6 +39,27 @@ def load_student(name: str, device: torch.device, where: str) -> SentenceTransfo
             f"{where}: {name!r} is neither a local model folder nor in the local Hugging Face cache "
             f"(pairmill never downloads at run time): {str(err).splitlines()[0]}"
         ) from None
+
+
+MATRYOSHKA_KEY = "matryoshka_dims"
+MODEL_CONFIG = "config_sentence_transformers.json"
+
+
+def save_model(model: SentenceTransformer, folder: str, matryoshka_dims: list[int]) -> None:
+    """``model.save(folder)``; with Matryoshka dims, they are added (largest first) to the folder's config_sentence_transformers.json.
+
+    sentence-transformers ignores the key; ``SentenceTransformer(folder, truncate_dim=d)`` for a listed d keeps
+    the first d dimensions (cosine similarity, or ``normalize_embeddings=True``, re-normalises them).
+    """
+    model.save(folder)
+    if not matryoshka_dims:
+        return
+    path = os.path.join(folder, MODEL_CONFIG)
+    with open(path, encoding="utf-8") as f:
+        config = json.load(f)
+    config[MATRYOSHKA_KEY] = sorted(matryoshka_dims, reverse=True)
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(config, f, indent=2, sort_keys=True)
 
 
 def build_bert_student(folder: str, hidden_size: int, layers: int, heads: int, intermediate_size: int, max_tokens: int = 512) -> str:

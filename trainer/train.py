@@ -4,10 +4,11 @@ checkpoints that resume exactly, evaluation before, during and after, a metrics 
 Run folder (``output`` of the config)::
 
     config.json            the config with every default filled in
-    metrics.jsonl          one row per step (loss, lr, temperature, dataset, throughput) and per evaluation
+    metrics.jsonl          one row per step (loss, lr, temperature, dataset [and shard], throughput) and per evaluation
     loss.png, metrics.png  plots of both
     checkpoints/step-N/    the last few checkpoints (see trainer.checkpoint)
-    model/                 the final model; SentenceTransformer("RUN/model") loads it
+    model/                 the final model; SentenceTransformer("RUN/model") loads it (with loss.matryoshka_dims,
+                           its config_sentence_transformers.json lists them: pass one as truncate_dim)
 """
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ import random
 import shutil
 import sys
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,15 +29,12 @@ import torch
 from schemas.config import ConfigError
 from trainer.checkpoint import Checkpoint, has_checkpoints, load_latest_checkpoint, write_checkpoint
 from trainer.config import OptimizerConfig, TrainConfig, load_train_config
-from trainer.data import Batch, BatchSampler, open_training_sets
+from trainer.data import Batch, make_sampler, open_training_sets
 from trainer.distributed import average_gradients, init_from_environment, rank_and_world, sum_gradients
 from trainer.evaluate import RetrievalSet, evaluate, held_out_set, load_beir
 from trainer.loss import Temperature, grad_cache_backward, info_nce, plain_backward
-from trainer.model import Encoder, load_student, resolve_autocast, resolve_device
+from trainer.model import Encoder, load_student, resolve_autocast, resolve_device, save_model
 from trainer.runlog import MetricsLog, save_plots
-
-if TYPE_CHECKING:
-    from sentence_transformers import SentenceTransformer
 
 log = logging.getLogger("pairmill.trainer")
 
@@ -93,10 +92,10 @@ def _set_rng_states(states: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(states["cuda"])
 
 
-def _save_model_atomically(model: SentenceTransformer, target: str) -> None:
+def _save_model_atomically(save: Callable[[str], None], target: str) -> None:
     temporary = target + ".tmp"
     shutil.rmtree(temporary, ignore_errors=True)
-    model.save(temporary)
+    save(temporary)
     shutil.rmtree(target, ignore_errors=True)
     os.rename(temporary, target)
 
@@ -120,7 +119,7 @@ class Trainer:
         elif has_checkpoints(self.run_dir) or os.path.exists(os.path.join(self.run_dir, FINAL_MODEL)):
             raise ConfigError(f"{where}: output: {self.run_dir} already holds a run; pass --resume to continue it, or choose another folder")
         self.sets = open_training_sets(config.datasets, config.data, config.training.batch_size, where)
-        self.sampler = BatchSampler(self.sets, config.data, config.training.batch_size, config.training.seed)
+        self.sampler = make_sampler(self.sets, config.data, config.training.batch_size, config.training.seed)
         self.eval_sets: list[RetrievalSet] = []
         if self.rank == 0:
             self.eval_sets = [held_out_set(s, config.data.held_out_fraction, config.evaluation.max_queries) for s in self.sets]
@@ -132,6 +131,11 @@ class Trainer:
         student = checkpoint.model_path if checkpoint else config.model.student
         self.model = load_student(student, self.device, f"{where}: model.student")
         self.model.train()
+        self.matryoshka = config.loss.matryoshka()
+        self.matryoshka_dims = [dim for dim, _ in self.matryoshka]
+        width = self.model.get_embedding_dimension()
+        if width is not None and self.matryoshka_dims and max(self.matryoshka_dims) > width:
+            raise ConfigError(f"{where}: loss.matryoshka_dims: {max(self.matryoshka_dims)} exceeds the student's embedding dimension {width}")
         self.encoder = Encoder(self.model, self.device, resolve_autocast(config.model.precision, self.device))
         if config.model.gradient_checkpointing:
             self.encoder.enable_gradient_checkpointing()
@@ -173,7 +177,7 @@ class Trainer:
         return [self.encoder.features(texts[i : i + size], max_tokens) for i in range(0, len(texts), size)]
 
     def _loss(self, queries: torch.Tensor, documents: torch.Tensor, negatives: torch.Tensor | None) -> torch.Tensor:
-        return info_nce(queries, documents, negatives, self.temperature(), self.config.loss.symmetric)
+        return info_nce(queries, documents, negatives, self.temperature(), self.config.loss.symmetric, self.matryoshka)
 
     def train_step(self, batch: Batch) -> tuple[float, int]:
         """One optimizer step on ``batch``; returns the loss and the tokens this process embedded."""
@@ -202,13 +206,16 @@ class Trainer:
     def evaluate_all(self) -> None:
         data, evaluation = self.config.data, self.config.evaluation
         for retrieval_set in self.eval_sets:
-            scores = evaluate(self.encoder, retrieval_set, data.max_query_tokens, data.max_document_tokens, evaluation.batch_size)
+            scores = evaluate(self.encoder, retrieval_set, data.max_query_tokens, data.max_document_tokens, evaluation.batch_size, self.matryoshka_dims)
             self.metrics.write({"step": self.step, "eval": retrieval_set.name, **scores})
             log.info("step %d %s %s", self.step, retrieval_set.name, " ".join(f"{k}={v:.4f}" for k, v in scores.items()))
 
     def checkpoint(self) -> None:
-        write_checkpoint(self.run_dir, self.step, self.model.save, self._state(), self.config.training.keep_checkpoints)
+        write_checkpoint(self.run_dir, self.step, self._save_model, self._state(), self.config.training.keep_checkpoints)
         save_plots(self.run_dir)
+
+    def _save_model(self, folder: str) -> None:
+        save_model(self.model, folder, self.matryoshka_dims)
 
     def run(self) -> str:
         training, evaluation = self.config.training, self.config.evaluation
@@ -235,6 +242,7 @@ class Trainer:
                 "lr": lr,
                 "temperature": float(self.temperature().detach()),
                 "dataset": batch.dataset,
+                **({"shard": batch.shard} if batch.shard else {}),
                 "pairs_per_s": len(batch) / elapsed,
                 "tokens_per_s": tokens * self.world / elapsed,
                 "cpu_s": cpu,  # this process's CPU time for the step (all threads): cost on a shared machine
@@ -251,7 +259,7 @@ class Trainer:
         if progress is not None:
             progress.close()
         if leader:
-            _save_model_atomically(self.model, os.path.join(self.run_dir, FINAL_MODEL))
+            _save_model_atomically(self._save_model, os.path.join(self.run_dir, FINAL_MODEL))
             save_plots(self.run_dir)
         return self.run_dir
 
