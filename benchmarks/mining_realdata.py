@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+import random
 import sys
 from pathlib import Path
 
@@ -56,3 +57,23 @@ def load_sources(root: Path = REALDATA) -> dict[str, list[PairRecord]]:
     if not root.is_dir():
         raise SystemExit(f"{root}: the shared real-format sample data is not there")
     return {"quora": quora_pairs(root), "amazon": amazon_pairs(root), "ag_news": ag_news_pairs(root)}
+
+
+def pair_pool(root: Path = REALDATA, generated: int = 20000, seed: int = 0) -> list[tuple[str, str]]:
+    """(query, document) texts: the real sources where ../shared/realdata is there, else ``generated`` pairs
+    written from the demo corpus's word tables (a GPU machine gets the checkout without ../shared)."""
+    if root.is_dir():
+        return [(r["query"], r["document"]) for records in load_sources(root).values() for r in records]
+    from demo.tables import TOPICS
+
+    topics = [t for group in TOPICS.values() for t in group]
+    rng = random.Random(seed)
+    pool = []
+    for _ in range(generated):
+        topic = rng.choice(topics)
+        thing, other = rng.sample(topic.things, 2)
+        query = f"how do I {rng.choice(topic.actions)} the {thing} of my {topic.name}?"
+        sentences = [f"The {rng.choice(topic.things)} {rng.choice(topic.problems)}." for _ in range(rng.randint(2, 8))]
+        document = f"To {rng.choice(topic.actions)} the {thing}, first check the {other}. " + " ".join(sentences)
+        pool.append((query, document))
+    return pool

@@ -14,7 +14,7 @@ import random
 import resource
 import time
 
-from mining_realdata import load_sources
+from mining_realdata import pair_pool
 
 from embedding.models import get_teacher
 from mining.negatives import mine_hard_negatives
@@ -23,7 +23,7 @@ from schemas.record import PairRecord, new_record
 
 
 def synthetic_pairs(size: int, seed: int = 0) -> list[PairRecord]:
-    pool = [(r["query"], r["document"]) for records in load_sources().values() for r in records]
+    pool = pair_pool()
     rng = random.Random(seed)
     records = []
     for i in range(size):

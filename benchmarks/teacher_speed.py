@@ -21,38 +21,28 @@ import time
 from pathlib import Path
 
 import torch
-from mining_realdata import load_sources
+from mining_realdata import pair_pool
 
-from embedding.models import Teacher, wordllama_files
+from embedding.models import Teacher
 from embedding.search import topk_search
 from filters.consistency import ConsistencyScorer, own_document_ranks
 from schemas.recipe import ConsistencyConfig, TeacherConfig
+from trainer.model import build_bert_student
 
 H100_SXM_BF16_DENSE_TFLOPS = 989.0
 
 
-def build_random_bert(folder: Path, hidden: int = 768, layers: int = 12, heads: int = 12, max_seq_length: int = 256) -> Path:
-    """A BERT-base-shaped sentence-transformers model with random weights, saved under ``folder``."""
+def build_random_bert(folder: Path, hidden: int = 768, layers: int = 12, heads: int = 12, max_seq_length: int = 256, intermediate: int | None = None) -> Path:
+    """A BERT-shaped sentence-transformers model (mean pooling) with random weights, saved under ``folder``:
+    the trainer's ``build_bert_student`` encoder (seeded), wrapped with its pooling."""
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.base.modules.transformer import Transformer
     from sentence_transformers.sentence_transformer.modules import Pooling
-    from tokenizers import Tokenizer
-    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
 
     torch.manual_seed(0)
-    _, tokenizer_path = wordllama_files()
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=Tokenizer.from_file(str(tokenizer_path)), unk_token="<unk>", pad_token="<unk>", model_max_length=max_seq_length
-    )
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
-        intermediate_size=4 * hidden, max_position_embeddings=512, pad_token_id=0,
-    )
-    transformer_dir = folder / "transformer"
-    BertModel(config).save_pretrained(transformer_dir)
-    tokenizer.save_pretrained(transformer_dir)
+    transformer_dir = build_bert_student(str(folder / "transformer"), hidden, layers, heads, intermediate or 4 * hidden, 512)
     model_dir = folder / "sentence-transformer"
-    transformer = Transformer(str(transformer_dir), max_seq_length=max_seq_length)
+    transformer = Transformer(transformer_dir, max_seq_length=max_seq_length)
     SentenceTransformer(modules=[transformer, Pooling(hidden, "mean")], device="cpu").save(str(model_dir))
     return model_dir
 
@@ -72,8 +62,66 @@ def timed(device: torch.device, fn, *args, **kwargs) -> tuple[float, object]:
 
 def pairs_for(count: int) -> list[tuple[str, str]]:
     """``count`` real (query, document) pairs, the realdata sources cycled when more are asked for."""
-    pool = [(r["query"], r["document"]) for records in load_sources().values() for r in records]
+    pool = pair_pool()
     return [pool[i % len(pool)] for i in range(count)]
+
+
+def encode_side_by_side(teacher: Teacher, texts: list[str], batch_size: int, default_batch: bool = True) -> dict[str, object]:
+    """pairmill's Teacher.encode (length-sorted batches) against SentenceTransformer.encode on the same texts:
+    texts per second, the speed-up, and the largest difference between the two embeddings."""
+    device = teacher.device
+    teacher.encode(texts[:64])  # warm-up (lazy kernels, allocator)
+    teacher.model.encode(texts[:64], batch_size=batch_size, convert_to_tensor=True)
+    ours_s, ours = timed(device, teacher.encode, texts)
+    st_s, st = timed(device, teacher.model.encode, texts, batch_size=batch_size, normalize_embeddings=True, convert_to_tensor=True)
+    figures: dict[str, object] = {
+        "texts": len(texts),
+        "pairmill_encode_texts_per_s": round(len(texts) / ours_s),
+        "st_encode_texts_per_s": round(len(texts) / st_s),
+        "encode_speedup_vs_st": round(st_s / ours_s, 2),
+        "max_abs_difference_vs_st": float((ours.float().cpu() - st.float().cpu()).abs().max()),
+    }
+    if default_batch:
+        st_default_s, _ = timed(device, teacher.model.encode, texts, normalize_embeddings=True, convert_to_tensor=True)
+        figures.update(
+            st_encode_default_batch_texts_per_s=round(len(texts) / st_default_s),
+            encode_speedup_vs_st_default_batch=round(st_default_s / ours_s, 2),
+        )
+    return figures
+
+
+def consistency_throughput(teacher: Teacher, config: TeacherConfig, pairs: list[tuple[str, str]]) -> dict[str, object]:
+    """The consistency filter on ``pairs`` as one chunk (embed both sides, rank every own document): pairs per second."""
+    records = [{"id": f"bench/{i:08d}", "dataset": "bench", "query": q, "document": d, "negatives": [], "meta": {}} for i, (q, d) in enumerate(pairs)]
+    scorer = ConsistencyScorer(ConsistencyConfig(teacher=config), teacher)
+    seconds, verdicts = timed(teacher.device, scorer.check_batch, records)
+    return {"consistency_pairs_per_s": round(len(records) / seconds), "consistency_s": round(seconds, 3),
+            "consistency_kept_share": round(sum(v is None for v in verdicts) / len(verdicts), 4)}
+
+
+def search_throughput(device: torch.device, dtype: torch.dtype, dim: int, size: int, peak_tflops: float | None, topk: bool = True) -> dict[str, object]:
+    """The consistency rank count (and top-100 search) of ``size`` random queries against ``size`` documents:
+    TFLOP/s and, with ``peak_tflops`` (the GPU's dense bf16 peak), the share of it achieved."""
+    generator = torch.Generator(device="cpu").manual_seed(0)
+    vectors = torch.nn.functional.normalize(torch.randn(2 * size, dim, generator=generator), dim=1)
+    search_queries, search_corpus = (v.to(device=device, dtype=dtype) for v in vectors.split(size))
+    flop = 2.0 * size * size * dim
+    chunk = 65536 if device.type == "cuda" else 16384
+    own_document_ranks(search_queries[:4096], search_corpus[:chunk], 4096, chunk)  # warm-up
+    rank_s, _ = timed(device, own_document_ranks, search_queries, search_corpus, 4096, chunk)
+    figures: dict[str, object] = {
+        "search_size": size,
+        "consistency_rank_tflops": round(flop / rank_s / 1e12, 3),
+        "consistency_rank_queries_per_s": round(size / rank_s),
+    }
+    if topk:
+        topk_s, _ = timed(device, topk_search, search_queries, search_corpus, 100, 4096, chunk)
+        figures.update(topk100_tflops=round(flop / topk_s / 1e12, 3), topk100_queries_per_s=round(size / topk_s))
+    if device.type == "cuda" and peak_tflops:
+        figures.update(gpu=torch.cuda.get_device_name(), peak_tflops=peak_tflops, consistency_rank_share_of_peak=round(flop / rank_s / 1e12 / peak_tflops, 4))
+        if topk:
+            figures.update(topk100_share_of_peak=round(flop / topk_s / 1e12 / peak_tflops, 4))
+    return figures
 
 
 def main() -> None:
@@ -105,49 +153,11 @@ def main() -> None:
             "pairs": len(pairs), "load_s": round(load_seconds, 2),
         }
 
-        teacher.encode(texts[:64])  # warm-up (lazy kernels, allocator)
-        ours_s, ours = timed(device, teacher.encode, texts)
-        st_s, st = timed(device, teacher.model.encode, texts, batch_size=args.batch_size, normalize_embeddings=True, convert_to_tensor=True)
-        st_default_s, _ = timed(device, teacher.model.encode, texts, normalize_embeddings=True, convert_to_tensor=True)
-        figures.update(
-            texts=len(texts),
-            pairmill_encode_texts_per_s=round(len(texts) / ours_s),
-            st_encode_texts_per_s=round(len(texts) / st_s),
-            st_encode_default_batch_texts_per_s=round(len(texts) / st_default_s),
-            encode_speedup_vs_st=round(st_s / ours_s, 2),
-            encode_speedup_vs_st_default_batch=round(st_default_s / ours_s, 2),
-            max_abs_difference_vs_st=float((ours.float().cpu() - st.float().cpu()).abs().max()),
-        )
+        figures.update(encode_side_by_side(teacher, texts, args.batch_size))
 
-        records = [{"id": f"bench/{i:08d}", "dataset": "bench", "query": q, "document": d, "negatives": [], "meta": {}} for i, (q, d) in enumerate(pairs)]
-        scorer = ConsistencyScorer(ConsistencyConfig(teacher=config), teacher)
-        consistency_s, verdicts = timed(device, scorer.check_batch, records)
-        figures.update(
-            consistency_pairs_per_s=round(len(records) / consistency_s),
-            consistency_kept_share=round(sum(v is None for v in verdicts) / len(verdicts), 4),
-        )
+        figures.update(consistency_throughput(teacher, config, pairs))
 
-        size = args.search_size or args.pairs
-        generator = torch.Generator(device="cpu").manual_seed(0)
-        vectors = torch.nn.functional.normalize(torch.randn(2 * size, teacher.dim, generator=generator), dim=1)
-        search_queries, search_corpus = (v.to(device=device, dtype=teacher.dtype) for v in vectors.split(size))
-        flop = 2.0 * size * size * teacher.dim
-        rank_s, _ = timed(device, own_document_ranks, search_queries, search_corpus, 4096, 65536 if device.type == "cuda" else 16384)
-        topk_s, _ = timed(device, topk_search, search_queries, search_corpus, 100, 4096, 65536 if device.type == "cuda" else 16384)
-        figures.update(
-            search_size=size,
-            consistency_rank_tflops=round(flop / rank_s / 1e12, 3),
-            consistency_rank_queries_per_s=round(size / rank_s),
-            topk100_tflops=round(flop / topk_s / 1e12, 3),
-            topk100_queries_per_s=round(size / topk_s),
-        )
-        if device.type == "cuda":
-            figures.update(
-                gpu=torch.cuda.get_device_name(),
-                peak_tflops=args.peak_tflops,
-                consistency_rank_share_of_peak=round(flop / rank_s / 1e12 / args.peak_tflops, 4),
-                topk100_share_of_peak=round(flop / topk_s / 1e12 / args.peak_tflops, 4),
-            )
+        figures.update(search_throughput(device, teacher.dtype, teacher.dim, args.search_size or args.pairs, args.peak_tflops))
     for key, value in figures.items():
         print(f"{key:40} {value}")
     if args.json:

@@ -74,9 +74,21 @@ def _record(dataset: str, key: str, query: str, document: str) -> dict[str, Any]
     return {"id": f"{dataset}/{key}", "dataset": dataset, "query": query.strip(), "document": document.strip(), "negatives": [], "meta": {}}
 
 
+def generated_pairs(limit: int) -> list[list[dict[str, Any]]]:
+    """Three datasets of generated pairs (benchmarks/mining_realdata.pair_pool) where the real samples are absent."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from mining_realdata import pair_pool
+
+    pool = pair_pool(ROOT / "no-realdata", generated=3 * limit)
+    names = ["quora", "ag_news", "amazon_reviews"]
+    return [[_record(name, str(i), q, d) for i, (q, d) in enumerate(pool[n * limit : (n + 1) * limit])] for n, name in enumerate(names)]
+
+
 def build_datasets(realdata: Path, out: Path, limit: int) -> list[int]:
+    """The three training datasets under ``out``: real-format samples from ``realdata``, generated pairs where it is absent."""
     sizes = []
-    for pairs in (quora_pairs(realdata, limit), ag_news_pairs(realdata, limit), amazon_pairs(realdata, limit)):
+    sources = (quora_pairs(realdata, limit), ag_news_pairs(realdata, limit), amazon_pairs(realdata, limit)) if realdata.is_dir() else generated_pairs(limit)
+    for pairs in sources:
         name = pairs[0]["dataset"]
         write_dataset(out / name, name, pairs, per_shard=1000)
         sizes.append(len(pairs))
