@@ -21,44 +21,64 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.minhash_quality import generated_document, near_copy
 from pipelines.build import run_build
-from schemas.recipe import parse_recipe
+from schemas.recipe import Recipe, parse_recipe
 
 PER_FILE = 50_000
 
 
-def write_corpus(folder: Path, records: int, seed: int) -> None:
-    """Question/answer-like rows of generated text; about 1 in 10 an exact or edited copy of a recent one."""
+def write_corpus(folder: Path, records: int, seed: int, per_file: int = PER_FILE) -> None:
+    """Question/answer-like rows of generated text; about 1 in 10 an exact or edited copy of a recent one.
+
+    Files are ``part-NNNNN.jsonl.gz`` of ``per_file`` rows each, ids 0 to records - 1 in order. A file that
+    is already there is kept (its rows are still generated, so the files after it come out the same as in
+    a fresh write); each file is written under a temporary name and renamed, so an interrupted write
+    leaves no partial file behind.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
     recent: list[tuple[str, str]] = []
-    for start in range(0, records, PER_FILE):
-        path = folder / f"part-{start // PER_FILE:05d}.jsonl.gz"
+    for start in range(0, records, per_file):
+        lines = []
+        for i in range(start, min(start + per_file, records)):
+            if recent and rng.random() < 0.1:
+                query, document = rng.choice(recent)
+                document = near_copy(document, rng)
+            else:
+                query, document = generated_document(rng, (1, 1)), generated_document(rng, (3, 8))
+                recent = [*recent, (query, document)][-200:]
+            lines.append(json.dumps({"id": i, "question": query, "answer": document}) + "\n")
+        path = folder / f"part-{start // per_file:05d}.jsonl.gz"
         if path.exists():
             continue
-        with gzip.open(path, "wt", encoding="utf-8") as f:
-            for i in range(start, min(start + PER_FILE, records)):
-                if recent and rng.random() < 0.1:
-                    query, document = rng.choice(recent)
-                    document = near_copy(document, rng)
-                else:
-                    query, document = generated_document(rng, (1, 1)), generated_document(rng, (3, 8))
-                    recent = [*recent, (query, document)][-200:]
-                f.write(json.dumps({"id": i, "question": query, "answer": document}) + "\n")
+        partial = path.with_name(path.name + ".partial")
+        with gzip.open(partial, "wt", encoding="utf-8") as f:
+            f.writelines(lines)
+        partial.rename(path)
 
 
-def build(folder: Path, workers: int) -> dict:
-    recipe = parse_recipe({
-        "output": str(folder / f"out-{workers}"),
-        "sources": [{"dataset": "bench", "kind": "jsonl", "paths": [str(folder / "corpus" / "*.jsonl.gz")],
+def bench_recipe(corpus: Path, output: Path) -> Recipe:
+    """The benchmark's recipe: one jsonl dataset ``bench`` over ``corpus/*.jsonl.gz`` with every CPU filter on."""
+    return parse_recipe({
+        "output": str(output),
+        "sources": [{"dataset": "bench", "kind": "jsonl", "paths": [str(corpus / "*.jsonl.gz")],
                      "fields": {"query": "question", "document": "answer", "id": "id"}}],
         "filters": {"clean": {}, "language": {}, "dedup": {"exact": "pair", "near": {}}},
         "shards": {"write_dropped": "none"},
     }, "benchmark")
+
+
+def build_into(corpus: Path, output: Path, workers: int) -> dict:
+    """Build ``corpus`` into ``output`` (overwriting it) on the local default runner with ``workers``
+    worker processes; the build's report, with its wall seconds as ``wall``."""
     args = [f"--direct_num_workers={workers}"]  # the local default runner, multi-process
     started = time.time()
-    report = run_build(recipe, args, overwrite=True)
+    report = run_build(bench_recipe(corpus, output), args, overwrite=True)
     report["wall"] = time.time() - started
     return report
+
+
+def build(folder: Path, workers: int) -> dict:
+    return build_into(folder / "corpus", folder / f"out-{workers}", workers)
 
 
 def main() -> None:
