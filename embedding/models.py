@@ -31,6 +31,8 @@ import torch
 
 from schemas.config import ConfigError
 from schemas.recipe import TeacherConfig
+from storage.cache import local_copy
+from storage.files import StorageError
 
 if TYPE_CHECKING:  # imported where a model is loaded, after the Hub is set offline
     from sentence_transformers import SentenceTransformer
@@ -89,11 +91,13 @@ def go_offline() -> None:
 
 
 def load_local_model(name: str, device: str) -> SentenceTransformer:
-    """A sentence-transformers model by local folder or cached Hub name, never downloaded (OSError/ValueError if absent)."""
+    """A sentence-transformers model by local folder, folder on any Beam filesystem (``gs://...``, copied once
+    into the local cache, ``storage.cache``) or cached Hub name, never downloaded (OSError/ValueError if
+    absent; a remote folder that cannot be read is a one-line ``StorageError`` naming it)."""
     go_offline()
     from sentence_transformers import SentenceTransformer
 
-    return SentenceTransformer(name, device=device, local_files_only=True)
+    return SentenceTransformer(local_copy(name) if "://" in name else name, device=device, local_files_only=True)
 
 
 def build_default_model(device: str) -> SentenceTransformer:
@@ -149,6 +153,8 @@ class Teacher:
             location = model_location(config.model, "teacher.model")
             try:
                 model = load_local_model(location, str(self.device))
+            except StorageError as err:
+                raise TeacherError(f"teacher model: {err}") from None
             except (OSError, ValueError) as err:
                 raise TeacherError(
                     f"teacher model {config.model!r} is neither a local folder nor in the local Hugging Face cache "

@@ -2,7 +2,8 @@
 
 The default model is ``lid.176.ftz``, fastText's 176-language model, shipped as pairmill's own package
 data (``filters/data/``, CC BY-SA 3.0 by Facebook: see ``filters/data/NOTICE.md``); a recipe may name
-another fastText model file (``lid.176.bin``, GlotLID) by local path. The binding is fasttext-numpy2.
+another fastText model file (``lid.176.bin``, GlotLID) by path, local or on any Beam filesystem (copied once
+per machine into the local cache, ``storage.cache``). The binding is fasttext-numpy2.
 Every batch is one ``predict`` call over all its texts.
 
 Loading a model checks, before any record is judged, that the installed ``fasttext`` module's batch
@@ -27,6 +28,8 @@ from filters.base import RecordFilter
 from schemas.config import ConfigError
 from schemas.recipe import LanguageConfig
 from schemas.record import PairRecord
+from storage.cache import local_copy
+from storage.files import StorageError
 
 LABEL_PREFIX = "__label__"
 OTHER_LANGUAGE = "other_language"
@@ -119,7 +122,10 @@ def load_model(path: str | None) -> Any:
 
     path = path or default_model_path()
     if "://" in path:
-        raise ConfigError(f"language model: {path} is not a local file (remote model paths are not supported yet)")
+        try:
+            path = local_copy(path)  # a model on any Beam filesystem, copied once per machine
+        except StorageError as err:
+            raise ConfigError(f"language model: {err}") from None
     if not os.path.isfile(path):
         raise ConfigError(f"language model: file not found: {path}")
     model = fasttext.load_model(path)

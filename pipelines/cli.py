@@ -40,7 +40,7 @@ def finish_run(output: str, run: dict[str, Any], report: dict[str, Any]) -> int:
 
 def command_build(args: argparse.Namespace, beam_args: list[str]) -> int:
     from pipelines.build import format_plan, run_build
-    from schemas.recipe import load_recipe
+    from storage.configs import load_recipe
 
     recipe = load_recipe(args.recipe, output=args.output)
     if args.dry_run:
@@ -53,7 +53,7 @@ def command_build(args: argparse.Namespace, beam_args: list[str]) -> int:
 def command_mine(args: argparse.Namespace, beam_args: list[str]) -> int:
     from pipelines.mine import run_mine
     from report.collect import merge_mined, read_report
-    from schemas.recipe import load_recipe
+    from storage.configs import load_recipe
 
     recipe = load_recipe(args.recipe, output=args.output)
     mined = run_mine(recipe, beam_args, overwrite=args.overwrite)
@@ -173,6 +173,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, ManifestError, ShardError) as err:
         print(f"pairmill: error: {err}", file=sys.stderr)
         return EXIT_USER_ERROR if isinstance(err, ConfigError) else EXIT_FAILED
+    except FileNotFoundError as err:  # a path the user named that is not there (storage/ names it)
+        print(f"pairmill: error: {err.filename}: {err.strerror}" if err.filename else f"pairmill: error: {err}", file=sys.stderr)
+        return EXIT_USER_ERROR
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ from pathlib import Path
 import yaml
 
 from demo.recipe import MINED_DATASET, demo_recipe
-from schemas.recipe import load_recipe
 
 
 def run_demo(output: str, seed: int, scale: float, train_steps: int) -> int:
@@ -28,6 +27,7 @@ def run_demo(output: str, seed: int, scale: float, train_steps: int) -> int:
     from report.collect import merge_mined
     from report.html import write_report
     from report.overview import format_overview
+    from storage.configs import load_recipe  # storage/ imports Beam: not while the parser is built
 
     started = time.time()
     out = Path(output).resolve()

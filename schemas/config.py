@@ -160,13 +160,13 @@ _Loader.add_implicit_resolver(
 )
 
 
-def load_yaml(path: str, what: str) -> Any:
-    """A YAML file's content; a missing file or bad YAML is a ConfigError naming the file (and line)."""
+def parse_yaml(text: str, path: str, what: str) -> Any:
+    """The content of a YAML document read from ``path``; bad YAML is a ConfigError naming the file and line.
+
+    schemas/ does no IO: the caller reads the file (``storage.configs`` reads it on any Beam filesystem).
+    """
     try:
-        with open(path, encoding="utf-8") as f:
-            return yaml.load(f, Loader=_Loader)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: {what} file not found") from None
+        return yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else path

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from schemas.config import ConfigError, fraction, load_yaml, non_negative, parse_block, positive, setting, to_plain
+from schemas.config import ConfigError, fraction, non_negative, parse_block, parse_yaml, positive, setting, to_plain
 from schemas.sources import SOURCE_OPTIONS
 
 DATASET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -241,10 +241,10 @@ def parse_recipe(raw: Any, path: str) -> Recipe:
     return Recipe(path=path, output=raw["output"], sources=sources, filters=filters, mining=mining, shards=shards, raw=raw)
 
 
-def load_recipe(path: str, output: str | None = None) -> Recipe:
-    """Read and validate a YAML recipe; ``output`` (the ``--output`` flag) overrides its output folder."""
-    raw = load_yaml(path, "recipe")
-    recipe = parse_recipe(raw, path)
+def recipe_from_yaml(text: str, path: str, output: str | None = None) -> Recipe:
+    """Validate a YAML recipe read from ``path``; ``output`` (the ``--output`` flag) overrides its output
+    folder. ``storage.configs.load_recipe`` reads the file."""
+    recipe = parse_recipe(parse_yaml(text, path, "recipe"), path)
     if output:
         recipe.output = output
     return recipe

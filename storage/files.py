@@ -1,17 +1,88 @@
 """Paths and file IO on Beam ``FileSystems``: the same calls work on local paths, gs://, s3:// and any
 other filesystem Beam has. Files are always read and written as they are (no decompression by extension).
+
+An object store's failure (a missing object or bucket, no credentials, no permission) is one line naming
+the path: a missing object is a ``FileNotFoundError``, everything else a ``StorageError`` (a
+``ConfigError``: the command line prints it as a user error). Local paths raise what they always raised.
+With ``STORAGE_EMULATOR_HOST`` set, ``gs://`` paths go to that endpoint without credentials
+(``storage/emulator.py``).
 """
 from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, BinaryIO, TextIO, TypeVar
 
 from apache_beam.io.filesystems import FileSystems
 
+from schemas.config import ConfigError
+from storage import emulator
+
 T = TypeVar("T")
 RAW = "uncompressed"
+
+emulator.configure()
+
+
+class StorageError(ConfigError):
+    """An object store refused a path (no credentials, no permission, no bucket); the message names the path."""
+
+
+def is_local(path: str) -> bool:
+    """True for a path on this machine's disk (no scheme, or ``file://``)."""
+    return "://" not in path or path.startswith("file://")
+
+
+def _status(err: BaseException) -> int | None:
+    """The HTTP status behind an object store client's exception (also inside Beam's BeamIOError), if any."""
+    seen: list[BaseException] = [err]
+    while seen:
+        current = seen.pop()
+        for name in ("code", "status_code"):
+            value = getattr(current, name, None)
+            if isinstance(value, int) and 100 <= value < 600:
+                return value
+        response = getattr(current, "response", None)
+        value = getattr(response, "status_code", None)
+        if isinstance(value, int):
+            return value
+        seen += [a for a in getattr(current, "args", ()) if isinstance(a, BaseException)]
+        seen += [a for a in (getattr(current, "exception_details", None) or {}).values() if isinstance(a, BaseException)]
+        codes = [a for a in getattr(current, "args", ()) if isinstance(a, int) and 400 <= a < 600]
+        if codes:
+            return codes[0]
+        if current.__cause__ is not None:
+            seen.append(current.__cause__)
+    return None
+
+
+def storage_error(path: str, err: BaseException) -> OSError | StorageError:
+    """``err`` from an object store as one line naming ``path``: FileNotFoundError where nothing is there."""
+    status = _status(err)
+    if status == 404:
+        return FileNotFoundError(f"{path}: not found (no such object, or no such bucket)")
+    if status in (401, 403):
+        return StorageError(f"{path}: access denied (HTTP {status}): no credentials for this bucket, or no permission "
+                            "(gcloud auth application-default login, or a service account that may read and write it)")
+    first = (str(err).strip().splitlines() or [""])[0][:300]
+    what = f"HTTP {status}" if status else type(err).__name__
+    return StorageError(f"{path}: the object store failed ({what}: {first})")
+
+
+@contextmanager
+def reported(path: str) -> Iterator[None]:
+    """Turn an object store's exception for ``path`` into one line naming it; local paths pass through unchanged."""
+    try:
+        yield
+    except (FileNotFoundError, StorageError):
+        raise
+    except Exception as err:
+        if is_local(path):
+            raise
+        raise storage_error(path, err) from None
 
 
 def join(folder: str, *names: str) -> str:
@@ -25,23 +96,45 @@ def split(path: str) -> tuple[str, str]:
 
 
 def exists(path: str) -> bool:
-    return FileSystems.exists(path)
+    """True where ``path`` is a file (or a local folder); an object store's folder is a prefix, not a file."""
+    with reported(path):
+        return FileSystems.exists(path)
 
 
 def match(pattern: str) -> list[str]:
     """The files a glob matches, sorted (``*`` stays within one folder, ``**`` crosses folders)."""
-    (result,) = FileSystems.match([pattern])
+    with reported(pattern):
+        (result,) = FileSystems.match([pattern])
     return sorted(m.path for m in result.metadata_list)
+
+
+def sizes(pattern: str) -> dict[str, int]:
+    """Path -> size in bytes of every file a glob matches."""
+    with reported(pattern):
+        (result,) = FileSystems.match([pattern])
+    return {m.path: m.size_in_bytes for m in result.metadata_list}
 
 
 def size(path: str) -> int:
     """A file's size in bytes."""
-    return FileSystems.match([path])[0].metadata_list[0].size_in_bytes
+    with reported(path):
+        found = FileSystems.match([path])[0].metadata_list
+    if not found:
+        raise FileNotFoundError(f"{path}: not found")
+    return found[0].size_in_bytes
+
+
+def checksum(path: str) -> str:
+    """The filesystem's checksum of a file (an object store's hash, a local file's size and time): it
+    changes when the file does."""
+    with reported(path):
+        return str(FileSystems.checksum(path))
 
 
 def open_read(path: str) -> BinaryIO:
-    """A binary stream of the file's bytes; a missing local file raises FileNotFoundError."""
-    return FileSystems.open(path, compression_type=RAW)
+    """A binary stream of the file's bytes; a missing file raises FileNotFoundError naming it."""
+    with reported(path):
+        return FileSystems.open(path, compression_type=RAW)
 
 
 def open_text(path: str) -> TextIO:
@@ -65,14 +158,15 @@ def read_json(path: str) -> Any:
 def write_atomically(path: str, write: Callable[[BinaryIO], T]) -> T:
     """Write through ``write(stream)`` to a temporary name, then rename onto ``path``: readers never see half a file."""
     temporary = path + ".tmp"
-    stream = FileSystems.create(temporary, mime_type="application/octet-stream", compression_type=RAW)
-    try:
-        result = write(stream)
-    finally:
-        stream.close()
-    if FileSystems.exists(path):
-        FileSystems.delete([path])
-    FileSystems.rename([temporary], [path])
+    with reported(path):
+        stream = FileSystems.create(temporary, mime_type="application/octet-stream", compression_type=RAW)
+        try:
+            result = write(stream)
+        finally:
+            stream.close()
+        if FileSystems.exists(path):
+            FileSystems.delete([path])
+        FileSystems.rename([temporary], [path])
     return result
 
 
@@ -91,10 +185,36 @@ def write_json(path: str, value: Any, indent: int | None = None, sort_keys: bool
 
 
 def delete(path: str) -> None:
-    """Remove a file or a folder with everything in it, if it exists."""
-    if FileSystems.exists(path):
-        FileSystems.delete([path])
+    """Remove a file or a folder with everything in it, if it exists (an object store's folder is every
+    object under ``path/``)."""
+    with reported(path):
+        if FileSystems.exists(path):
+            FileSystems.delete([path])
+        if not is_local(path):
+            inside = match(join(path, "**"))
+            if inside:
+                FileSystems.delete(inside)
 
 
 def rename(source: str, destination: str) -> None:
-    FileSystems.rename([source], [destination])
+    with reported(source):
+        FileSystems.rename([source], [destination])
+
+
+def copy_to_local(source: str, destination: str) -> None:
+    """Copy the file ``source`` (any filesystem) to the local path ``destination``, through a temporary name."""
+    temporary = f"{destination}.{os.getpid()}.tmp"
+    with open_read(source) as stream, open(temporary, "wb") as out:
+        while chunk := stream.read(1 << 22):
+            out.write(chunk)
+    os.replace(temporary, destination)
+
+
+def copy_from_local(source: str, destination: str) -> None:
+    """Copy the local file ``source`` to ``destination`` on any filesystem, written atomically."""
+    def write(stream: BinaryIO) -> None:
+        with open(source, "rb") as f:
+            while chunk := f.read(1 << 22):
+                stream.write(chunk)
+
+    write_atomically(destination, write)

@@ -9,9 +9,9 @@ import pytest
 from embedding.models import get_teacher
 from mining.negatives import mine_hard_negatives
 from pipelines.cli import main
-from schemas.recipe import load_recipe
 from schemas.record import new_record
 from storage.builds import iter_records, verify_dataset
+from storage.configs import load_recipe
 from tests.helpers import FAST_RUNNER, write_dataset, write_recipe
 
 TOPICS = {

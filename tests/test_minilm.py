@@ -22,9 +22,10 @@ from mining.negatives import FULL, mine_hard_negatives
 from pipelines.cli import main
 from pipelines.consistency import ConsistencyFilter
 from schemas.config import ConfigError
-from schemas.recipe import ConsistencyConfig, MiningConfig, TeacherConfig, load_recipe
+from schemas.recipe import ConsistencyConfig, MiningConfig, TeacherConfig
 from schemas.record import new_record
 from storage.builds import iter_records
+from storage.configs import load_recipe
 from tests.helpers import FAST_RUNNER, write_recipe
 from tests.test_consistency import planted_records
 from tests.test_mine import built, mine_recipe

@@ -7,8 +7,9 @@ import pytest
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines.cli import main
-from schemas.recipe import Recipe, load_recipe
+from schemas.recipe import Recipe
 from schemas.record import new_record
+from storage.configs import load_recipe
 from tests.helpers import FAST_RUNNER, dataset_records, write_dataset, write_recipe
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
@@ -74,8 +75,15 @@ def test_dry_run_prints_the_plan_without_touching_data(path: str, monkeypatch: p
     def no_data_access(*args, **kwargs):
         raise AssertionError(f"dry run touched the filesystem: {args}")
 
+    read_file = FileSystems.open
+
+    def only_the_recipe(name, *args, **kwargs):  # the recipe itself is read through storage/ like any file
+        if name != path:
+            raise AssertionError(f"dry run touched the filesystem: {name}")
+        return read_file(name, *args, **kwargs)
+
     monkeypatch.setattr(FileSystems, "match", no_data_access)
-    monkeypatch.setattr(FileSystems, "open", no_data_access)
+    monkeypatch.setattr(FileSystems, "open", only_the_recipe)
     monkeypatch.setattr(FileSystems, "create", no_data_access)
     recipe = load_recipe(path)
 

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from schemas.config import ConfigError
-from schemas.recipe import load_recipe, recipe_as_dict
+from schemas.recipe import recipe_as_dict
 from schemas.record import RecordError, new_record, records_to_table, validate_record
+from storage.configs import load_recipe
 
 SOURCE = {"dataset": "qa", "kind": "jsonl", "paths": ["data/*.jsonl"], "fields": {"query": "q", "document": "d"}}
 

@@ -30,7 +30,7 @@ import apache_beam as beam
 from apache_beam.transforms.environments import EmbeddedPythonEnvironment
 from pipelines.build import add_dataset, open_sources
 from pipelines.mine import add_mined_dataset
-from schemas.recipe import load_recipe
+from storage.configs import load_recipe
 from storage.builds import dataset_folder, existing_manifest
 
 recipe_path, out, command = sys.argv[1:]

@@ -9,8 +9,9 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from schemas.config import ConfigError, fraction, load_yaml, non_negative, parse_block, positive, setting, to_plain
+from schemas.config import ConfigError, fraction, non_negative, parse_block, positive, setting, to_plain
 from schemas.recipe import Prefixes
+from storage.configs import load_yaml
 
 
 def _dimensions(value: list[int] | None) -> str | None:

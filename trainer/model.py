@@ -21,6 +21,7 @@ from sentence_transformers.util import batch_to_device
 
 from embedding.models import DEFAULT_MODEL, build_default_model, load_local_model, model_location, static_token_batch
 from schemas.config import ConfigError
+from storage.files import StorageError
 
 log = logging.getLogger("pairmill.trainer")
 
@@ -34,6 +35,8 @@ def load_student(name: str, device: torch.device, where: str) -> SentenceTransfo
     location = model_location(name, where)
     try:
         return load_local_model(location, str(device))
+    except StorageError as err:  # a model folder on an object store that cannot be read
+        raise ConfigError(f"{where}: {err}") from None
     except (OSError, ValueError) as err:
         raise ConfigError(
             f"{where}: {name!r} is neither a local model folder nor in the local Hugging Face cache "

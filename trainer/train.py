@@ -9,6 +9,11 @@ Run folder (``output`` of the config)::
     checkpoints/step-N/    the last few checkpoints (see trainer.checkpoint)
     model/                 the final model; SentenceTransformer("RUN/model") loads it (with loss.matryoshka_dims,
                            its config_sentence_transformers.json lists them: pass one as truncate_dim)
+
+The run folder may be on any Beam filesystem (``output: gs://BUCKET/runs/x``): training then writes a local
+working copy (``storage.mirror``: ``<cache>/runs/<hash>``) and uploads what changed after every checkpoint
+and at the end, each checkpoint's ``checkpoint.json`` last; ``--resume`` first copies the remote run folder
+down, so a run continues on another machine.
 """
 from __future__ import annotations
 
@@ -27,7 +32,9 @@ import numpy as np
 import torch
 
 from schemas.config import ConfigError
-from trainer.checkpoint import Checkpoint, has_checkpoints, load_latest_checkpoint, write_checkpoint
+from storage.files import is_local
+from storage.mirror import Mirror, local_run_folder
+from trainer.checkpoint import CHECKPOINTS, MARKER, Checkpoint, has_checkpoints, load_latest_checkpoint, write_checkpoint
 from trainer.config import OptimizerConfig, TrainConfig, load_train_config
 from trainer.data import Batch, make_sampler, open_training_sets
 from trainer.distributed import average_gradients, init_from_environment, rank_and_world, sum_gradients
@@ -105,12 +112,16 @@ class Trainer:
 
     def __init__(self, config: TrainConfig, resume: bool) -> None:
         self.config = config
-        self.run_dir = config.output
+        remote = None if is_local(config.output) else config.output
+        self.run_dir = local_run_folder(config.output) if remote else config.output
+        self.mirror = Mirror(self.run_dir, remote, last=(MARKER,)) if remote else None
         local_rank = init_from_environment()
         self.rank, self.world = rank_and_world()
         where = config.path
         if config.training.batch_size % self.world:
             raise ConfigError(f"{where}: training.batch_size: {config.training.batch_size} does not divide among {self.world} processes")
+        if self.mirror is not None:
+            self._prepare_mirror(self.mirror, resume, where)
         checkpoint: Checkpoint | None = None
         if resume:
             checkpoint = load_latest_checkpoint(self.run_dir)
@@ -151,6 +162,18 @@ class Trainer:
             with open(os.path.join(self.run_dir, "config.json"), "w", encoding="utf-8") as f:
                 json.dump(config.as_dict(), f, indent=2, sort_keys=True)
             self.metrics = MetricsLog(self.run_dir, checkpoint.step if checkpoint else None)
+
+    def _prepare_mirror(self, mirror: Mirror, resume: bool, where: str) -> None:
+        """A remote run folder: its local working copy, the remote run copied down for ``--resume``."""
+        if self.rank == 0:
+            if resume:
+                mirror.pull()
+            elif any(r.startswith((CHECKPOINTS + "/", FINAL_MODEL + "/")) for r in mirror.remote_files()):
+                raise ConfigError(f"{where}: output: {mirror.remote} already holds a run; pass --resume to continue it, or choose another folder")
+            else:
+                shutil.rmtree(self.run_dir, ignore_errors=True)  # a stale working copy of an earlier run
+        if self.world > 1:
+            torch.distributed.barrier()
 
     def _restore(self, checkpoint: Checkpoint) -> None:
         state = checkpoint.state
@@ -213,6 +236,8 @@ class Trainer:
     def checkpoint(self) -> None:
         write_checkpoint(self.run_dir, self.step, self._save_model, self._state(), self.config.training.keep_checkpoints)
         save_plots(self.run_dir)
+        if self.mirror is not None:
+            self.mirror.push()
 
     def _save_model(self, folder: str) -> None:
         save_model(self.model, folder, self.matryoshka_dims)
@@ -261,7 +286,9 @@ class Trainer:
         if leader:
             _save_model_atomically(self._save_model, os.path.join(self.run_dir, FINAL_MODEL))
             save_plots(self.run_dir)
-        return self.run_dir
+            if self.mirror is not None:
+                self.mirror.push()
+        return self.mirror.remote if self.mirror is not None else self.run_dir
 
 
 def train(config: TrainConfig, resume: bool = False) -> str:
