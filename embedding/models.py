@@ -52,7 +52,7 @@ WORDLLAMA_TOKENIZER = "tokenizers/l2_supercat_tokenizer_config.json"
 
 
 
-class TeacherError(RuntimeError):
+class TeacherError(ConfigError):
     """The teacher model cannot be loaded (missing locally, bad path); the message says which and why."""
 
 
@@ -98,6 +98,23 @@ def load_local_model(name: str, device: str) -> SentenceTransformer:
     from sentence_transformers import SentenceTransformer
 
     return SentenceTransformer(local_copy(name) if "://" in name else name, device=device, local_files_only=True)
+
+
+def load_model(name: str, device: str, where: str) -> SentenceTransformer:
+    """``default``, ``minilm``, a model folder (local or on any Beam filesystem) or a cached Hub name, never
+    downloaded; a model that cannot be loaded is a one-line ConfigError naming ``where``."""
+    if name == DEFAULT_MODEL:
+        return build_default_model(device)
+    location = model_location(name, where)
+    try:
+        return load_local_model(location, device)
+    except StorageError as err:  # a model folder on an object store that cannot be read
+        raise ConfigError(f"{where}: {err}") from None
+    except (OSError, ValueError) as err:
+        raise ConfigError(
+            f"{where}: {name!r} is neither a local model folder nor in the local Hugging Face cache "
+            f"(pairmill never downloads at run time): {str(err).splitlines()[0]}"
+        ) from None
 
 
 def build_default_model(device: str) -> SentenceTransformer:
@@ -147,19 +164,10 @@ class Teacher:
         self.config = config
         self.device = resolve_device(config.device)
         self.dtype = resolve_dtype(config.dtype, self.device)
-        if config.model == DEFAULT_MODEL:
-            model = build_default_model(str(self.device))
-        else:
-            location = model_location(config.model, "teacher.model")
-            try:
-                model = load_local_model(location, str(self.device))
-            except StorageError as err:
-                raise TeacherError(f"teacher model: {err}") from None
-            except (OSError, ValueError) as err:
-                raise TeacherError(
-                    f"teacher model {config.model!r} is neither a local folder nor in the local Hugging Face cache "
-                    f"(pairmill never downloads at run time): {str(err).splitlines()[0]}"
-                ) from None
+        try:
+            model = load_model(config.model, str(self.device), "teacher.model")
+        except ConfigError as err:
+            raise TeacherError(str(err)) from None
         if config.max_seq_length is not None and _static_module(model) is None:
             model.max_seq_length = config.max_seq_length
         self.model = model.to(self.dtype).eval()

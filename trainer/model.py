@@ -19,9 +19,8 @@ from sentence_transformers import SentenceTransformer
 from sentence_transformers.sentence_transformer.modules import StaticEmbedding
 from sentence_transformers.util import batch_to_device
 
-from embedding.models import DEFAULT_MODEL, build_default_model, load_local_model, model_location, static_token_batch
+from embedding.models import load_model, static_token_batch
 from schemas.config import ConfigError
-from storage.files import StorageError
 
 log = logging.getLogger("pairmill.trainer")
 
@@ -30,18 +29,7 @@ Features = dict[str, Any]
 
 def load_student(name: str, device: torch.device, where: str) -> SentenceTransformer:
     """The student by name or path (never downloaded); ``where`` names the config key in errors."""
-    if name == DEFAULT_MODEL:
-        return build_default_model(str(device))
-    location = model_location(name, where)
-    try:
-        return load_local_model(location, str(device))
-    except StorageError as err:  # a model folder on an object store that cannot be read
-        raise ConfigError(f"{where}: {err}") from None
-    except (OSError, ValueError) as err:
-        raise ConfigError(
-            f"{where}: {name!r} is neither a local model folder nor in the local Hugging Face cache "
-            f"(pairmill never downloads at run time): {str(err).splitlines()[0]}"
-        ) from None
+    return load_model(name, str(device), where)
 
 
 MATRYOSHKA_KEY = "matryoshka_dims"
