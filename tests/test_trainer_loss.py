@@ -133,16 +133,21 @@ def test_gather_and_gradient_sum_are_no_ops_in_one_process():
     assert p.grad.tolist() == [3.0, 3.0]
 
 
+def _seeded_batch() -> tuple[TinyEncoder, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The same model (dropout off) and global batch in every process: seeded, so each rank and the check agree."""
+    torch.manual_seed(0)
+    model = TinyEncoder()
+    model.dropout.p = 0.0
+    queries, documents = torch.randint(0, 50, (8, 5)), torch.randint(0, 50, (8, 9))
+    return model, queries, documents, torch.randint(0, 50, (5, 9))
+
+
 def _distributed_worker(rank: int, world: int, rendezvous: str, out_dir: str) -> None:
     import torch.distributed as dist
 
     dist.init_process_group("gloo", init_method=f"file://{rendezvous}", rank=rank, world_size=world)
     for variant, matryoshka in enumerate(((), MATRYOSHKA)):
-        torch.manual_seed(0)
-        model = TinyEncoder()
-        model.dropout.p = 0.0
-        queries, documents = torch.randint(0, 50, (8, 5)), torch.randint(0, 50, (8, 9))
-        negatives = torch.randint(0, 50, (5, 9))
+        model, queries, documents, negatives = _seeded_batch()
         rows = slice(rank * 4, (rank + 1) * 4)
         local_negatives = negatives[:2] if rank == 0 else negatives[2:]  # uneven: 2 and 3 rows
 
@@ -161,11 +166,7 @@ def test_two_processes_gather_global_negatives_and_get_the_full_batch_gradient(t
 
     mp.spawn(_distributed_worker, args=(2, str(tmp_path / "rendezvous"), str(tmp_path)), nprocs=2, join=True)
     for variant, matryoshka in enumerate(((), MATRYOSHKA)):
-        torch.manual_seed(0)
-        model = TinyEncoder()
-        model.dropout.p = 0.0
-        queries, documents = torch.randint(0, 50, (8, 5)), torch.randint(0, 50, (8, 9))
-        negatives = torch.randint(0, 50, (5, 9))
+        model, queries, documents, negatives = _seeded_batch()
         loss = info_nce(model({"ids": queries}), model({"ids": documents}), model({"ids": negatives}), torch.tensor(0.05), matryoshka=matryoshka)
         loss.backward()
         expected = _gradients(model)
