@@ -10,7 +10,7 @@ the verdict is the same from run to run and does not hinge on floating-point noi
 from __future__ import annotations
 
 import math
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 import numpy as np
 import torch
@@ -35,14 +35,22 @@ def default_tie_tolerance(dtype: torch.dtype) -> float:
     return 2 * torch.finfo(dtype).eps
 
 
+class OwnDocumentRanks(NamedTuple):
+    """Per pair i (query row i, document row i) of a chunk."""
+
+    ranks: torch.Tensor  # int64: documents j != i scoring above the own document (0 = best)
+    own: torch.Tensor  # float32: the own document's score
+    best_other: torch.Tensor  # float32: the best score of any other document (-inf in a chunk of one)
+
+
 def own_document_ranks(
     queries: np.ndarray | torch.Tensor,
     documents: np.ndarray | torch.Tensor,
     query_batch: int,
     corpus_chunk: int = DEFAULT_CORPUS_CHUNK,
     tie_tolerance: float | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """For pair i (query row i, document row i): (rank int64, own score float32), rank 0 = best.
+) -> OwnDocumentRanks:
+    """Each pair's rank, own score and best other score; rank 0 = best.
 
     Rank i = number of documents j != i scoring above the own score, ties (within ``tie_tolerance``)
     counted only for j < i. Memory is query_batch x corpus_chunk scores.
@@ -54,6 +62,7 @@ def own_document_ranks(
     n = queries.shape[0]
     own = (queries.float() * documents.float()).sum(dim=1)
     ranks = torch.zeros(n, dtype=torch.int64, device=queries.device)
+    best_other = torch.full((n,), -math.inf, dtype=torch.float32, device=queries.device)
     for q_start in range(0, n, query_batch):
         batch = queries[q_start : q_start + query_batch]
         rows = torch.arange(q_start, q_start + len(batch), device=queries.device)
@@ -65,6 +74,7 @@ def own_document_ranks(
             above = torch.count_nonzero(block > own_batch + tolerance, dim=1)
             at_least = torch.count_nonzero(block >= own_batch - tolerance, dim=1)
             ranks[q_start : q_start + len(batch)] += above
+            best_other[q_start : q_start + len(batch)] = torch.maximum(best_other[q_start : q_start + len(batch)], block.max(dim=1).values)
             tied_rows = (at_least > above).nonzero().squeeze(1)
             if len(tied_rows):  # rare: count the ties that come earlier in the chunk
                 sub = block[tied_rows]
@@ -72,12 +82,13 @@ def own_document_ranks(
                 cols = torch.arange(c_start, c_start + block.shape[1], device=queries.device)
                 tied_earlier = (sub >= sub_own - tolerance) & (sub <= sub_own + tolerance) & (cols[None, :] < rows[tied_rows, None])
                 ranks[q_start + tied_rows] += torch.count_nonzero(tied_earlier, dim=1)
-    return ranks, own
+    return OwnDocumentRanks(ranks, own, best_other)
 
 
 class ConsistencyScorer(RecordFilter):
     """Scores one chunk per ``check_batch`` call: embeds its queries and documents, ranks each pair's own
-    document among the chunk's documents, keeps rank < k."""
+    document among the chunk's documents, keeps rank < k (or, with ``margin``, an own score within the
+    margin of the best other document's)."""
 
     stage: ClassVar[str] = "consistency"
 
@@ -102,11 +113,13 @@ class ConsistencyScorer(RecordFilter):
         chunk = [records[i] for i in order]
         queries = self.teacher.encode_queries([r["query"] for r in chunk])
         documents = self.teacher.encode_documents([r["document"] for r in chunk])
-        ranks, scores = own_document_ranks(queries, documents, self.config.search_batch)
+        found = own_document_ranks(queries, documents, self.config.search_batch)
+        gaps = (found.best_other - found.own).tolist()
+        margin = -math.inf if self.config.margin is None else self.config.margin
         verdicts: list[str | None] = [None] * len(records)
-        for position, (rank, score) in enumerate(zip(ranks.tolist(), scores.tolist(), strict=True)):
+        for position, (rank, score, gap) in enumerate(zip(found.ranks.tolist(), found.own.tolist(), gaps, strict=True)):
             record = chunk[position]
             record["meta"]["consistency_rank"] = rank
             record["meta"]["consistency_score"] = score
-            verdicts[order[position]] = None if rank < self.config.k else INCONSISTENT
+            verdicts[order[position]] = None if rank < self.config.k or gap <= margin else INCONSISTENT
         return verdicts

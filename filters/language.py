@@ -183,10 +183,11 @@ class LanguageIdentifier:
 
 
 class LanguageFilter(RecordFilter):
-    """Drop pairs whose query, document or both (``fields``) are not in a kept language.
+    """Drop pairs whose query, document, both or the two joined (``fields``) are not in a kept language.
 
-    ``meta.lang`` is the document's language (the query's when only the query is checked) and
-    ``meta.lang_score`` its probability; with ``fields: both`` the score is the lower of the two sides'.
+    ``meta.lang`` is the document's language (the query's when only the query is checked, the joined
+    text's with ``pair``) and ``meta.lang_score`` its probability; with ``fields: both`` the score is the
+    lower of the two sides'.
     A pair fails with ``other_language`` if either checked side does, else ``low_confidence``.
     """
 
@@ -208,11 +209,9 @@ class LanguageFilter(RecordFilter):
         if self.identifier is None:
             self.setup()
         assert self.identifier is not None  # set by setup
-        fields = self.config.fields
-        sides: list[Literal["query", "document"]] = ["query", "document"] if fields == "both" else [fields]
-        texts = [record[side] for side in sides for record in records]
-        verdicts = self.identifier.identify(texts)
-        by_side = [verdicts[i * len(records) : (i + 1) * len(records)] for i in range(len(sides))]
+        texts_per_side = self.texts_per_side(records)
+        verdicts = self.identifier.identify([text for texts in texts_per_side for text in texts])
+        by_side = [verdicts[i * len(records) : (i + 1) * len(records)] for i in range(len(texts_per_side))]
         reasons: list[str | None] = []
         for i, record in enumerate(records):
             side_verdicts = [side[i] for side in by_side]
@@ -222,6 +221,14 @@ class LanguageFilter(RecordFilter):
             failures = {reason for _, _, reason in side_verdicts if reason is not None}
             reasons.append(OTHER_LANGUAGE if OTHER_LANGUAGE in failures else (LOW_CONFIDENCE if failures else None))
         return reasons
+
+    def texts_per_side(self, records: list[PairRecord]) -> list[list[str]]:
+        """The texts fastText judges, one list per checked side (``pair``: query and document as one text)."""
+        fields = self.config.fields
+        if fields == "pair":
+            return [[f"{record['query']}\n{record['document']}" for record in records]]
+        sides: list[Literal["query", "document"]] = ["query", "document"] if fields == "both" else [fields]
+        return [[record[side] for record in records] for side in sides]
 
 
 SELF_CHECK_LANGUAGES = ["en", "fr", "de"]  # of PROBE_TEXTS, in order

@@ -89,8 +89,12 @@ def curation_stages(dataset: str, filters: FiltersConfig) -> list[tuple[str, bea
 
 def format_plan(recipe: Recipe) -> str:
     """What a build of this recipe would do, read from the recipe alone (no data is listed or read)."""
-    stages = [READ, *(name for name, _ in curation_stages("plan", recipe.filters)), WRITE]
-    lines = [f"recipe {recipe.path} -> {recipe.output}", f"stages: {' -> '.join(stages)}", ""]
+    def stages(filters: FiltersConfig) -> str:
+        return " -> ".join([READ, *(name for name, _ in curation_stages("plan", filters)), WRITE])
+
+    lines = [f"recipe {recipe.path} -> {recipe.output}", f"stages: {stages(recipe.filters)}"]
+    lines += [f"  {spec.dataset} (its own filters): {stages(spec.filters)}" for spec in recipe.sources if spec.filters != recipe.filters]
+    lines.append("")
     lines.append(f"{'dataset':<36} {'kind':<15} {'expected':>12}  paths")
     expected_total = 0
     for spec in recipe.sources:
@@ -124,7 +128,7 @@ def add_dataset(pipeline: beam.Pipeline, recipe: Recipe, source: Source) -> None
     dataset = source.dataset
     read = source.read(pipeline)
     records, dropped = read.records, []
-    for name, stage in curation_stages(dataset, recipe.filters):
+    for name, stage in curation_stages(dataset, source.spec.filters):
         result = records | f"{dataset}: {name}" >> stage
         records = result.kept
         dropped.append(result.dropped)
@@ -213,10 +217,12 @@ def run_datasets(recipe: Recipe, beam_args: list[str], overwrite: bool, datasets
 
 def run_build(recipe: Recipe, beam_args: list[str], overwrite: bool = False) -> dict[str, Any]:
     """Run the build pipeline and return the funnel report (``OUT/report.json``)."""
-    if recipe.filters.consistency is not None:  # a teacher short name whose extra is missing stops here, not in a worker
-        model_location(recipe.filters.consistency.teacher.model, f"{recipe.path}: filters.consistency.teacher.model")
+    for i, spec in enumerate(recipe.sources):  # a teacher short name whose extra is missing stops here, not in a worker
+        if spec.filters.consistency is not None:
+            where = "filters" if spec.filters == recipe.filters else f"sources[{i}].filters"
+            model_location(spec.filters.consistency.teacher.model, f"{recipe.path}: {where}.consistency.teacher.model")
     sources = {source.dataset: source for source in open_sources(recipe)}
-    if recipe.filters.language is not None:
+    if any(spec.filters.language is not None for spec in recipe.sources):
         # Workers check at first use; a broken fastText binding here stops in one line, before the output is touched.
         check_binding()
     funnel, seconds, metrics = run_datasets(recipe, beam_args, overwrite, recipe.datasets, recipe.dataset_fingerprint,

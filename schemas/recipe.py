@@ -3,6 +3,7 @@ block inside is a dataclass here, so this file is the reference for every key a 
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import json
@@ -25,20 +26,6 @@ class Prefixes:
 
 
 @dataclass
-class SourceSpec:
-    """One entry of ``sources``: one output dataset read by one reader kind."""
-
-    dataset: str
-    kind: str
-    paths: list[str]
-    prefixes: Prefixes | None = None
-    objective: Literal["paired", "triplet"] = "paired"
-    expected_records: int | None = None
-    url: str | None = None
-    options: Any = None  # the kind's own options dataclass from schemas.sources
-
-
-@dataclass
 class CleanConfig:
     """Normalises the text (Unicode form, HTML entities) and drops pairs that are too short, too long or identical."""
 
@@ -57,8 +44,9 @@ class LanguageConfig:
     """Keeps the pairs whose text fastText finds in one of the kept languages."""
 
     model: str | None = setting(None, help="fastText model file (lid.176.bin, GlotLID); default: lid.176.ftz shipped in pairmill (filters/data/)")
-    fields: Literal["query", "document", "both"] = setting(
-        "document", help="which side(s) must be in a kept language (short queries are where lid.176 is least sure)"
+    fields: Literal["query", "document", "both", "pair"] = setting(
+        "document",
+        help="which side(s) must be in a kept language (short queries are where lid.176 is least sure); pair: query and document judged as one text",
     )
     languages: list[str] = setting(["en"], help="language codes to keep")
     threshold: float = setting(0.65, check=fraction, help="minimum fastText probability of a kept language")
@@ -117,16 +105,37 @@ class ConsistencyConfig:
 
     teacher: TeacherConfig = dataclasses.field(default_factory=TeacherConfig)
     k: int = setting(2, check=positive, help="keep a pair if its own document ranks within the top k")
+    margin: float | None = setting(
+        None, check=non_negative,
+        help="also keep a pair whose own document scores at most this much (cosine) below the best other document of its chunk; null: the rank rule alone",
+    )
     chunk_size: int = setting(1_000_000, check=positive, help="pairs searched against each other")
     search_batch: int = setting(4096, check=positive, help="queries per matrix product")
 
 
 @dataclass
 class FiltersConfig:
+    """The recipe's `filters`; a source's own `filters` merge over them key by key (nested blocks too), null turns one off there."""
+
     clean: CleanConfig | None = None
     language: LanguageConfig | None = None
     dedup: DedupConfig | None = None
     consistency: ConsistencyConfig | None = None
+
+
+@dataclass
+class SourceSpec:
+    """One entry of ``sources``: one output dataset read by one reader kind."""
+
+    dataset: str
+    kind: str
+    paths: list[str]
+    prefixes: Prefixes | None = None
+    objective: Literal["paired", "triplet"] = "paired"
+    expected_records: int | None = None
+    url: str | None = None
+    filters: FiltersConfig = dataclasses.field(default_factory=FiltersConfig)  # the recipe's, with this source's overrides
+    options: Any = None  # the kind's own options dataclass from schemas.sources
 
 
 @dataclass
@@ -198,13 +207,24 @@ TOP_LEVEL_KEYS = ("output", "sources", "filters", "mining", "shards")
 SOURCE_KEYS = {f.name for f in dataclasses.fields(SourceSpec)} - {"options"}
 
 
-def parse_source(raw: Any, where: str) -> SourceSpec:
+def with_overrides(base: Any, overrides: Any) -> Any:
+    """``base`` with ``overrides`` merged in key by key, nested mappings too; an override of null replaces (turns a block off)."""
+    if not isinstance(base, dict) or not isinstance(overrides, dict):
+        return copy.deepcopy(overrides)
+    merged = copy.deepcopy(base)
+    for key, value in overrides.items():
+        merged[key] = with_overrides(base.get(key), value) if isinstance(value, dict) else copy.deepcopy(value)
+    return merged
+
+
+def parse_source(raw: Any, where: str, recipe_filters: Any, filters: FiltersConfig) -> SourceSpec:
+    """One source entry; its ``filters`` are the recipe's (``filters``, parsed from ``recipe_filters``) with the entry's own merged in."""
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: expected a mapping with dataset, kind and paths, got {raw!r}")
     kind = raw.get("kind")
     if kind not in SOURCE_OPTIONS:
         raise ConfigError(f"{where}.kind: unknown kind {kind!r} (known kinds: {', '.join(sorted(SOURCE_OPTIONS))})")
-    common = {k: v for k, v in raw.items() if k in SOURCE_KEYS}
+    common = {k: v for k, v in raw.items() if k in SOURCE_KEYS and k != "filters"}
     if isinstance(common.get("paths"), str):
         common["paths"] = [common["paths"]]
     spec = parse_block(SourceSpec, common, where)
@@ -214,6 +234,12 @@ def parse_source(raw: Any, where: str) -> SourceSpec:
         raise ConfigError(f"{where}.paths: must name at least one file or glob")
     kind_options = {k: v for k, v in raw.items() if k not in SOURCE_KEYS}
     spec.options = parse_block(SOURCE_OPTIONS[kind], kind_options, where)
+    if "filters" in raw:
+        if not isinstance(raw["filters"], dict):
+            raise ConfigError(f"{where}.filters: expected a mapping of filter blocks to override, got {raw['filters']!r}")
+        spec.filters = parse_block(FiltersConfig, with_overrides(recipe_filters or {}, raw["filters"]), f"{where}.filters")
+    else:
+        spec.filters = filters
     return spec
 
 
@@ -229,13 +255,13 @@ def parse_recipe(raw: Any, path: str) -> Recipe:
     raw_sources = raw.get("sources")
     if not isinstance(raw_sources, list) or not raw_sources:
         raise ConfigError(f"{path}: sources: expected a list of at least one source, got {raw_sources!r}")
-    sources = [parse_source(s, f"{path}: sources[{i}]") for i, s in enumerate(raw_sources)]
+    filters = parse_block(FiltersConfig, raw.get("filters"), f"{path}: filters")
+    sources = [parse_source(s, f"{path}: sources[{i}]", raw.get("filters"), filters) for i, s in enumerate(raw_sources)]
     seen: set[str] = set()
     for i, spec in enumerate(sources):
         if spec.dataset in seen:
             raise ConfigError(f"{path}: sources[{i}].dataset: {spec.dataset!r} is used by an earlier source")
         seen.add(spec.dataset)
-    filters = parse_block(FiltersConfig, raw.get("filters"), f"{path}: filters")
     mining = None if raw.get("mining") is None else parse_block(MiningConfig, raw["mining"], f"{path}: mining")
     shards = parse_block(ShardsConfig, raw.get("shards"), f"{path}: shards")
     return Recipe(path=path, output=raw["output"], sources=sources, filters=filters, mining=mining, shards=shards, raw=raw)
@@ -250,11 +276,19 @@ def recipe_from_yaml(text: str, path: str, output: str | None = None) -> Recipe:
     return recipe
 
 
+def _source_as_dict(spec: SourceSpec, recipe_filters: FiltersConfig) -> dict[str, Any]:
+    """A source entry as plain values; its filters only where its overrides make them differ from the recipe's."""
+    plain = {**to_plain(dataclasses.replace(spec, options=None)), "options": to_plain(spec.options)}
+    if spec.filters == recipe_filters:
+        del plain["filters"]
+    return plain
+
+
 def recipe_as_dict(recipe: Recipe) -> dict[str, Any]:
     """The recipe with every default filled in, as plain values (for reports and --dry-run)."""
     return {
         "output": recipe.output,
-        "sources": [{**to_plain(dataclasses.replace(s, options=None)), "options": to_plain(s.options)} for s in recipe.sources],
+        "sources": [_source_as_dict(s, recipe.filters) for s in recipe.sources],
         "filters": to_plain(recipe.filters),
         "mining": to_plain(recipe.mining),
         "shards": to_plain(recipe.shards),

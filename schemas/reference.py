@@ -17,6 +17,7 @@ from schemas import recipe, sources
 
 # (heading, class); each block's intro is its class docstring.
 BLOCKS: list[tuple[str, type]] = [
+    ("filters (and sources[].filters)", recipe.FiltersConfig),
     ("filters.clean", recipe.CleanConfig),
     ("filters.language", recipe.LanguageConfig),
     ("filters.dedup", recipe.DedupConfig),

@@ -250,3 +250,24 @@ def test_a_fasttext_binding_without_batch_probabilities_stops_the_build_in_one_l
     assert err.count("\n") == 0 and err.startswith("pairmill: error: language model: the installed fastText binding fasttext-numpy2")
     assert "returns no probabilities from batch predict" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_source_with_its_own_filters_runs_its_own_stages(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    corpus = str(planted_corpus(tmp_path))
+    fields = {"query": "title", "document": "text", "id": "id"}
+    recipe = write_recipe(tmp_path, {
+        "output": str(tmp_path / "out"),
+        "sources": [
+            {"dataset": "deduped", "kind": "jsonl", "paths": [corpus], "fields": fields},
+            {"dataset": "kept_all", "kind": "jsonl", "paths": [corpus], "fields": fields, "filters": {"dedup": None, "clean": {"drop_identical": False}}},
+        ],
+        "filters": {"clean": {}, "dedup": {"exact": "pair"}},
+    })
+    assert main(["build", recipe, "--dry-run"]) == 0
+    assert "kept_all (its own filters): read -> clean -> write" in capsys.readouterr().out
+    assert main(["build", recipe, *FAST_RUNNER]) == 0
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    stages = {name: [s["stage"] for s in entry["stages"]] for name, entry in report["datasets"].items()}
+    assert stages == {"deduped": ["read", "clean", "exact_dedup", "write"], "kept_all": ["read", "clean", "write"]}
+    assert report["datasets"]["deduped"]["written"] == GOOD
+    assert report["datasets"]["kept_all"]["written"] == GOOD + 4  # the 3 duplicates and the identical pair stay

@@ -71,16 +71,19 @@ def test_own_document_ranks_match_brute_force(query_batch: int, corpus_chunk: in
     rng = np.random.default_rng(0)
     queries = rng.standard_normal((23, 8)).astype(np.float32)
     documents = rng.standard_normal((23, 8)).astype(np.float32)
-    ranks, own = own_document_ranks(queries, documents, query_batch, corpus_chunk)
+    ranks, own, best_other = own_document_ranks(queries, documents, query_batch, corpus_chunk)
     assert ranks.tolist() == brute_force_ranks(queries, documents)
     assert np.allclose(own.numpy(), (queries * documents).sum(1), atol=1e-6)
+    scores = queries @ documents.T
+    np.fill_diagonal(scores, -np.inf)
+    assert np.allclose(best_other.numpy(), scores.max(1), atol=1e-6)
 
 
 def test_tied_documents_rank_by_position_and_a_pair_never_beats_itself() -> None:
     document = np.ones((1, 4), dtype=np.float32) / 2
     documents = np.repeat(document, 4, axis=0)  # four identical documents
     queries = np.repeat(document, 4, axis=0)
-    ranks, _ = own_document_ranks(queries, documents, query_batch=2, corpus_chunk=3)
+    ranks, _, _ = own_document_ranks(queries, documents, query_batch=2, corpus_chunk=3)
     assert ranks.tolist() == [0, 1, 2, 3]
 
 
@@ -110,6 +113,22 @@ def test_larger_k_keeps_more(scorer: ConsistencyScorer) -> None:
     records, _ = planted_records()
     lenient = ConsistencyScorer(ConsistencyConfig(k=len(records)), scorer.teacher)
     assert lenient.check_batch(records) == [None] * len(records)
+
+
+def test_margin_keeps_pairs_whose_own_score_is_close_to_the_best(scorer: ConsistencyScorer) -> None:
+    records, _ = planted_records()
+    strict = ConsistencyScorer(ConsistencyConfig(k=1), scorer.teacher)
+    strict_verdicts = strict.check_batch(copy.deepcopy(records))
+    assert scorer.teacher is not None
+    queries = scorer.teacher.encode_queries([r["query"] for r in records])
+    documents = scorer.teacher.encode_documents([r["document"] for r in records])
+    _, own, best_other = own_document_ranks(queries, documents, query_batch=4)
+    gaps = (best_other - own).tolist()
+    margin = sorted(gap for gap in gaps if gap > 0)[0] + 1e-4  # wide enough to rescue the closest loser only
+    lenient = ConsistencyScorer(ConsistencyConfig(k=1, margin=margin), scorer.teacher).check_batch(copy.deepcopy(records))
+    rescued = [i for i, (a, b) in enumerate(zip(strict_verdicts, lenient, strict=True)) if a != b]
+    assert rescued == [gaps.index(min(gap for gap in gaps if gap > 0))]  # ids are in input order here
+    assert all(lenient[i] is None for i in rescued) and sum(v is None for v in lenient) == sum(v is None for v in strict_verdicts) + 1
 
 
 def test_beam_stage_scores_each_stable_chunk(scorer: ConsistencyScorer) -> None:
@@ -154,5 +173,5 @@ def test_half_precision_embeddings_are_ranked_too() -> None:
     rng = np.random.default_rng(2)
     queries = torch.from_numpy(rng.standard_normal((12, 16)).astype(np.float32))
     documents = queries + 0.01 * torch.from_numpy(rng.standard_normal((12, 16)).astype(np.float32))
-    ranks, _ = own_document_ranks(queries.bfloat16(), documents.bfloat16(), query_batch=5)
+    ranks, _, _ = own_document_ranks(queries.bfloat16(), documents.bfloat16(), query_batch=5)
     assert ranks.tolist() == [0] * 12

@@ -65,6 +65,20 @@ def test_filter_both_sides_records_document_language_and_lower_score(model: Any)
     assert records[2]["meta"]["lang"] == "fr"
 
 
+def test_filter_pair_judges_query_and_document_as_one_text() -> None:
+    short = "ok, works"  # too short for lid.176 alone
+    model = FixedModel([[("en", 0.9)], [("fr", 0.95)]])
+    joined = LanguageFilter(LanguageConfig(fields="pair"))
+    joined.identifier = LanguageIdentifier(model, ["en"], 0.65)
+    records = [pair(ENGLISH, short, "1"), pair(FRENCH, FRENCH, "2")]
+    assert joined.check_batch(records) == [None, OTHER_LANGUAGE]
+    assert model.calls == [([fold_lines(f"{ENGLISH}\n{short}"), fold_lines(f"{FRENCH}\n{FRENCH}")], joined.identifier.k)]  # one text per pair
+    assert records[0]["meta"]["lang"] == "en" and records[0]["meta"]["lang_score"] == 0.9
+    real = [pair(ENGLISH, "ok", "3")]
+    assert LanguageFilter(LanguageConfig(fields="document")).check_batch(real) == [LOW_CONFIDENCE]
+    assert LanguageFilter(LanguageConfig(fields="pair")).check_batch(real) == [None]
+
+
 def test_filter_single_side_and_other_languages() -> None:
     french_only = LanguageFilter(LanguageConfig(fields="query", languages=["fr"]))
     records = [pair(FRENCH, ENGLISH_ANSWER), pair(ENGLISH, FRENCH)]

@@ -84,3 +84,55 @@ def test_record_validation_names_the_field() -> None:
         validate_record({**record, "id": "other/1"})
     table = records_to_table([record])
     assert table.column("meta").to_pylist()[0]["row"] == 1
+
+
+PER_SOURCE = """output: out
+sources:
+  - {dataset: qa, kind: jsonl, paths: [a], fields: {query: q, document: d}}
+  - dataset: reviews
+    kind: jsonl
+    paths: [b]
+    fields: {query: q, document: d}
+    filters:
+      language: null
+      consistency: {k: 20, teacher: {batch_size: 8}}
+      dedup: {near: {threshold: 0.9}}
+filters:
+  clean: {}
+  language: {fields: both}
+  dedup: {exact: document, near: {}}
+  consistency: {teacher: {model: minilm}, margin: 0.05}
+"""
+
+
+def test_a_source_overrides_the_recipe_filters_key_by_key(tmp_path: Path) -> None:
+    recipe = load(tmp_path, PER_SOURCE)
+    qa, reviews = recipe.sources
+    assert qa.filters == recipe.filters
+    assert reviews.filters.clean == recipe.filters.clean and reviews.filters.language is None
+    assert reviews.filters.dedup.exact == "document" and reviews.filters.dedup.near.threshold == 0.9
+    consistency = reviews.filters.consistency
+    assert (consistency.k, consistency.margin, consistency.teacher.model, consistency.teacher.batch_size) == (20, 0.05, "minilm", 8)
+    resolved = recipe_as_dict(recipe)["sources"]
+    assert "filters" not in resolved[0] and resolved[1]["filters"]["consistency"]["k"] == 20
+    assert recipe.dataset_fingerprint("qa") != load(tmp_path, PER_SOURCE.replace("k: 20", "k: 21")).dataset_fingerprint("reviews")
+
+
+def test_a_source_can_turn_on_a_filter_the_recipe_leaves_off(tmp_path: Path) -> None:
+    source = "{dataset: qa, kind: jsonl, paths: [a], fields: {query: q, document: d}, filters: {clean: {min_query_chars: 5}}}"
+    recipe = load(tmp_path, f"output: out\nsources:\n  - {source}\n")
+    assert recipe.filters.clean is None and recipe.sources[0].filters.clean.min_query_chars == 5
+
+
+@pytest.mark.parametrize(
+    "overrides, expected",
+    [
+        ("{clean: {min_query_chars: many}}", "sources[0].filters.clean.min_query_chars: expected integer, got 'many'"),
+        ("{cleaning: {}}", "sources[0].filters: unknown key 'cleaning'"),
+        ("[clean]", "sources[0].filters: expected a mapping of filter blocks to override"),
+        ("{consistency: {margin: -1}}", "sources[0].filters.consistency.margin: must be 0 or more"),
+    ],
+)
+def test_per_source_filter_errors_name_the_source(tmp_path: Path, overrides: str, expected: str) -> None:
+    text = f"output: out\nsources:\n  - {{dataset: qa, kind: jsonl, paths: [a], fields: {{query: q, document: d}}, filters: {overrides}}}\n"
+    assert expected in error(tmp_path, text)
