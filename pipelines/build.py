@@ -14,7 +14,7 @@ from typing import Any
 
 import apache_beam as beam
 
-from embedding.models import model_location
+from embedding.models import check_model
 from filters.clean import CleanFilter
 from filters.language import LanguageFilter, check_binding
 from pipelines.consistency import ConsistencyFilter
@@ -40,6 +40,7 @@ from storage.builds import (
     withhold,
     write_funnel,
 )
+from storage.cache import check_remote
 from storage.files import delete
 
 StageMaker = Callable[[str, FiltersConfig], beam.PTransform | None]
@@ -213,12 +214,14 @@ def run_datasets(recipe: Recipe, beam_args: list[str], overwrite: bool, datasets
 
 def run_build(recipe: Recipe, beam_args: list[str], overwrite: bool = False) -> dict[str, Any]:
     """Run the build pipeline and return the funnel report (``OUT/report.json``)."""
-    if recipe.filters.consistency is not None:  # a teacher short name whose extra is missing stops here, not in a worker
-        model_location(recipe.filters.consistency.teacher.model, f"{recipe.path}: filters.consistency.teacher.model")
+    if recipe.filters.consistency is not None:  # a missing extra or model stops here, not in every worker
+        check_model(recipe.filters.consistency.teacher.model, f"{recipe.path}: filters.consistency.teacher.model")
     sources = {source.dataset: source for source in open_sources(recipe)}
     if recipe.filters.language is not None:
-        # Workers check at first use; a broken fastText binding here stops in one line, before the output is touched.
+        # Workers check at first use; a broken fastText binding or a missing model here stops in one line, before the output is touched.
         check_binding()
+        if recipe.filters.language.model is not None:
+            check_remote(recipe.filters.language.model, f"{recipe.path}: filters.language.model")
     funnel, seconds, metrics = run_datasets(recipe, beam_args, overwrite, recipe.datasets, recipe.dataset_fingerprint,
                                             lambda pipeline, dataset: add_dataset(pipeline, recipe, sources[dataset]))
     return {
