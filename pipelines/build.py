@@ -14,7 +14,7 @@ from typing import Any
 
 import apache_beam as beam
 
-from embedding.models import model_location
+from embedding.models import check_model
 from filters.clean import CleanFilter
 from filters.language import LanguageFilter, check_binding
 from pipelines.consistency import ConsistencyFilter
@@ -40,6 +40,7 @@ from storage.builds import (
     withhold,
     write_funnel,
 )
+from storage.cache import check_remote
 from storage.files import delete
 
 StageMaker = Callable[[str, FiltersConfig], beam.PTransform | None]
@@ -217,10 +218,12 @@ def run_datasets(recipe: Recipe, beam_args: list[str], overwrite: bool, datasets
 
 def run_build(recipe: Recipe, beam_args: list[str], overwrite: bool = False) -> dict[str, Any]:
     """Run the build pipeline and return the funnel report (``OUT/report.json``)."""
-    for i, spec in enumerate(recipe.sources):  # a teacher short name whose extra is missing stops here, not in a worker
+    for i, spec in enumerate(recipe.sources):  # a missing extra or model stops here, not in every worker
+        where = "filters" if spec.filters == recipe.filters else f"sources[{i}].filters"
         if spec.filters.consistency is not None:
-            where = "filters" if spec.filters == recipe.filters else f"sources[{i}].filters"
-            model_location(spec.filters.consistency.teacher.model, f"{recipe.path}: {where}.consistency.teacher.model")
+            check_model(spec.filters.consistency.teacher.model, f"{recipe.path}: {where}.consistency.teacher.model")
+        if spec.filters.language is not None and spec.filters.language.model is not None:
+            check_remote(spec.filters.language.model, f"{recipe.path}: {where}.language.model")
     sources = {source.dataset: source for source in open_sources(recipe)}
     if any(spec.filters.language is not None for spec in recipe.sources):
         # Workers check at first use; a broken fastText binding here stops in one line, before the output is touched.

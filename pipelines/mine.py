@@ -26,7 +26,7 @@ import apache_beam as beam
 import numpy as np
 import torch
 
-from embedding.models import get_teacher, model_location
+from embedding.models import check_model, get_teacher
 from embedding.search import merge_topk, topk_search
 from mining.negatives import (
     MINE_STAGE,
@@ -393,7 +393,7 @@ def run_mine(recipe: Recipe, beam_args: list[str], overwrite: bool = False) -> d
     config = recipe.mining
     if config is None:
         raise ConfigError(f"{recipe.path}: no mining block; add `mining: {{}}` to mine hard negatives")
-    model_location(config.teacher.model, f"{recipe.path}: mining.teacher.model")  # a missing extra stops here, not in a worker
+    check_model(config.teacher.model, f"{recipe.path}: mining.teacher.model")  # a missing extra or model stops here, not in every worker
     datasets = config.datasets or recipe.datasets
     manifests: dict[str, Manifest] = {}
     for dataset in datasets:

@@ -20,7 +20,7 @@ import shutil
 import tempfile
 import threading
 
-from storage.files import StorageError, checksum, copy_to_local, exists, is_local, join, sizes, split
+from storage.files import StorageError, checksum, copy_to_local, exists, files_under, is_local, join, split
 
 CACHE_VARIABLE = "PAIRMILL_CACHE"
 
@@ -38,13 +38,29 @@ def cache_root() -> str:
 
 
 def _remote_files(path: str) -> dict[str, str]:
-    """Relative name -> remote path of the file at ``path``, or of every file under the folder ``path``."""
-    if exists(path):
-        return {"": path}
-    folder = path.rstrip("/")
-    found = sorted(sizes(join(folder, "**")))
-    prefix = folder + "/"
-    return {p[len(prefix):]: p for p in found if p.startswith(prefix) and not p.endswith("/")}
+    """Relative name -> remote path of the file at ``path``, or of every file under the folder ``path``; a
+    missing object, folder or bucket is a one-line StorageError naming ``path``."""
+    try:
+        if exists(path):
+            return {"": path}
+        files = {relative: join(path.rstrip("/"), relative) for relative in sorted(files_under(path))}
+    except FileNotFoundError:
+        files = {}
+    if not files:
+        raise StorageError(f"{path}: not found (no such file or folder, or no such bucket)")
+    return files
+
+
+def check_remote(path: str, where: str) -> None:
+    """The launcher's check of a model path before a pipeline starts: a remote file or folder with nothing
+    there (or that cannot be listed) is a one-line StorageError naming ``where`` and ``path``; local paths
+    are left to the loader."""
+    if is_local(path):
+        return
+    try:
+        _remote_files(path)
+    except StorageError as err:
+        raise StorageError(f"{where}: {err}") from None
 
 
 def local_copy(path: str) -> str:
@@ -55,12 +71,10 @@ def local_copy(path: str) -> str:
         copied = _COPIES.get(path)
         if copied is not None and os.path.exists(copied):
             return copied
+        files = _remote_files(path)
         try:
-            files = _remote_files(path)
-            if not files:
-                raise StorageError(f"{path}: not found (no such file or folder, or no such bucket)")
             fingerprint = json.dumps([path, [(name, checksum(remote)) for name, remote in sorted(files.items())]])
-        except FileNotFoundError as err:
+        except FileNotFoundError as err:  # removed since it was listed
             raise StorageError(str(err)) from None
         key = hashlib.sha256(path.encode()).hexdigest()[:12] + "-" + hashlib.sha256(fingerprint.encode()).hexdigest()[:16]
         models = os.path.join(cache_root(), "models")

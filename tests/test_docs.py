@@ -33,12 +33,30 @@ def test_readme_recipe_examples_are_valid_recipes() -> None:
         parse_recipe(yaml.safe_load(block), "README.md")
 
 
-def test_readme_commands_and_options_exist() -> None:
+def commands_in(text: str) -> list[str]:
+    """Every ``pairmill ...`` command in a page's plain and ``sh`` code blocks, a command continued with ``\\`` on one line."""
+    blocks: list[str] = []
+    block: list[str] | None = None
+    language = ""
+    for line in text.splitlines():
+        if line.lstrip().startswith("```"):
+            if block is None:
+                block, language = [], line.lstrip()[3:].strip()
+            else:
+                if language in ("", "sh"):
+                    blocks.append("\n".join(block))
+                block = None
+        elif block is not None:
+            block.append(line)
+    joined = re.sub(r"\\\n\s*", " ", "\n".join(blocks))
+    return [line.strip() for line in joined.splitlines() if line.strip().startswith("pairmill ")]
+
+
+def test_readme_and_scale_commands_and_options_exist() -> None:
     parser = make_parser()
     commands = parser._subparsers._group_actions[0].choices  # argparse keeps subcommands here
-    code = "\n".join(re.findall(r"```\n(.*?)```", README, flags=re.S))
-    lines = [line for line in code.splitlines() if line.startswith("pairmill ")]
-    assert lines
+    lines = commands_in(README) + commands_in((ROOT / "docs" / "scale.md").read_text())
+    assert any("--runner=DataflowRunner" in line and "--setup_file=./setup.py" in line for line in lines)
     for line in lines:
         words = line.split()
         command = commands[words[1]]

@@ -5,14 +5,20 @@ The end-to-end test installs the sdist with a plain pip install (the ``dataflow`
 does) into a clean virtualenv, and from a folder outside the source tree, with ``HOME`` and the model
 cache in empty folders, runs on ``gs://`` only: ``build`` (recipe, inputs, fastText model and output on
 gs://, the default multi-process runner), ``verify``, ``inspect``, ``mine`` and ``train`` (5 steps, the run
-folder and a BEIR folder on gs://). The smaller tests use pairmill's storage layer in this process.
+folder and a BEIR folder on gs://). Another slow test kills a training run on gs:// while it uploads a
+checkpoint and resumes it with ``pairmill train --resume`` on "another machine" (an empty cache). The smaller
+tests use pairmill in this process: storage, a sentence-transformers folder on gs:// as teacher and student,
+the launcher's checks of model paths, and refused requests (no credentials, no permission).
 The emulator listens on 127.0.0.1 only and is stopped when the module's tests end; nothing downloads.
 """
 from __future__ import annotations
 
+import gc
 import gzip
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
 import tarfile
@@ -23,8 +29,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.gcs_emulator import Emulator, binary
+from tests.gcs_emulator import Emulator, Refusing, binary
 from tests.test_packaging import FRENCH, english_pairs
+from tests.test_trainer_data import make_records, write_records
+from tests.test_trainer_evaluate import write_beir
+from tests.test_trainer_train import train_losses, write_config
 
 ROOT = Path(__file__).resolve().parents[1]
 BUCKET = "pairmill-test"
@@ -50,8 +59,10 @@ def in_emulator(emulator: Emulator, monkeypatch: pytest.MonkeyPatch, tmp_path: P
     """This process's storage layer pointed at the emulator (configured once; the variable is read per client)."""
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", emulator.url)
     monkeypatch.setenv("PAIRMILL_CACHE", str(tmp_path / "cache"))
+    from storage import cache
     from storage import emulator as emulation
 
+    monkeypatch.setattr(cache, "_COPIES", {})  # each test a machine of its own: no copy an earlier test made
     assert emulation.configure()
     return emulator
 
@@ -64,6 +75,8 @@ def test_storage_round_trip_delete_and_errors(in_emulator: Emulator) -> None:
     write_text(f"{base}/a/b/two.txt", "two")
     rename(f"{base}/a/one.txt", f"{base}/a/uno.txt")  # Beam renames through the batch API
     assert read_text(f"{base}/a/uno.txt") == "one"
+    write_text(f"{base}/a/uno.txt", "uno")  # renamed onto the object there
+    assert read_text(f"{base}/a/uno.txt") == "uno"
     assert match(f"{base}/a/*") == [f"{base}/a/uno.txt"]
     assert not exists(f"{base}/a")  # a folder is a prefix, not an object
     delete(f"{base}/a")  # ... and delete still removes everything under it
@@ -105,6 +118,223 @@ def test_models_are_copied_once_into_the_cache(in_emulator: Emulator, tmp_path: 
     assert cache.local_copy(str(LID)) == str(LID)  # a local path is used where it is
     with pytest.raises(StorageError, match=rf"^gs://{BUCKET}/cache/none: not found"):
         cache.local_copy(f"gs://{BUCKET}/cache/none")
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_refused_requests_are_one_line_naming_the_path(status: int, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    from pipelines.cli import main
+    from storage import cache
+    from storage import emulator as emulation
+    from storage.files import StorageError, match, read_text, write_text
+
+    monkeypatch.setenv("PAIRMILL_CACHE", str(tmp_path / "cache"))
+    # 401 is what GCS answers a caller without credentials: Beam's anonymous client (also its fallback where
+    # it finds none) cannot refresh, and google-auth raises; 403 is a caller without permission.
+    denied = "access denied: no usable Google credentials" if status == 401 else "access denied (HTTP 403)"
+    with Refusing(status) as server:
+        monkeypatch.setenv("STORAGE_EMULATOR_HOST", server.url)
+        assert emulation.configure()
+        for call, path in [(read_text, f"gs://{BUCKET}/a.txt"), (match, f"gs://{BUCKET}/raw/*.jsonl"), (cache.local_copy, f"gs://{BUCKET}/models/m"),
+                           (lambda p: write_text(p, "x"), f"gs://{BUCKET}/out/a.txt")]:
+            with pytest.raises(StorageError, match=f"^{re.escape(f'{path}: {denied}')}") as err:
+                call(path)
+            assert "\n" not in str(err.value)
+        del err
+        asked = server.requests
+        gc.collect()
+        assert server.requests == asked  # the failed upload was given up, not tried again by its writer's finalizer
+        assert main(["verify", f"gs://{BUCKET}/out"]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"pairmill: error: gs://{BUCKET}/out") and denied in line, line
+
+
+def tiny_sentence_transformer(folder: Path) -> Path:
+    """A small random BERT (the default student's tokenizer) saved as a whole sentence-transformers folder
+    (modules.json, 1_Pooling/, weights, tokenizer): made here, nothing downloads."""
+    from sentence_transformers import SentenceTransformer
+
+    from trainer.model import build_bert_student
+
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    encoder = build_bert_student(str(folder / "hf"), hidden_size=32, layers=1, heads=2, intermediate_size=64, max_tokens=64)
+    SentenceTransformer(encoder, device="cpu").save(str(folder / "tiny"))
+    return folder / "tiny"
+
+
+def test_a_sentence_transformers_folder_on_gcs_as_teacher_and_student(in_emulator: Emulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from embedding.models import Teacher, TeacherError, load_model
+    from schemas.config import ConfigError
+    from schemas.recipe import TeacherConfig
+    from storage import cache
+    from trainer.train import run_training
+
+    local = tiny_sentence_transformer(tmp_path)
+    files = sorted(p.relative_to(local).as_posix() for p in local.rglob("*") if p.is_file())
+    assert "modules.json" in files and "1_Pooling/config.json" in files
+    in_emulator.upload_tree(BUCKET, "st/tiny", local)
+    remote = f"gs://{BUCKET}/st/tiny"
+    copied: list[str] = []
+    real_copy = cache.copy_to_local
+
+    def counted(source: str, destination: str) -> None:
+        copied.append(source)
+        real_copy(source, destination)
+
+    monkeypatch.setattr(cache, "copy_to_local", counted)
+
+    texts = ["how do I clean a kettle", "descale it with vinegar", "a third text, somewhat longer than the others"]
+    from_gcs = Teacher(TeacherConfig(model=remote, device="cpu"))
+    from_disk = Teacher(TeacherConfig(model=str(local), device="cpu"))
+    assert from_gcs.encode_documents(texts).tolist() == from_disk.encode_documents(texts).tolist()
+    assert sorted(copied) == [f"{remote}/{name}" for name in files]  # every file, once
+    copy = cache.local_copy(remote)
+    assert copy.startswith(str(tmp_path / "cache" / "models")) and Path(copy).name == "tiny"
+
+    cache._COPIES.clear()  # another process on the same machine: the finished copy is found, nothing is copied
+    load_model(remote, "cpu", "teacher.model")
+    assert len(copied) == len(files) and cache.local_copy(remote) == copy
+    in_emulator.upload(BUCKET, "st/tiny/README.md", b"replaced")
+    cache._COPIES.clear()  # the model replaced under its path: copied again, and its embeddings are not the old ones'
+    replaced = Teacher(TeacherConfig(model=remote, device="cpu"))
+    assert len(copied) == 2 * len(files) and cache.local_copy(remote) != copy and replaced.fingerprint != from_gcs.fingerprint
+    copied.clear()
+    cache._COPIES.clear()
+
+    write_records(tmp_path / "data", make_records("quora", 64))
+    config = write_config(tmp_path / "train", str(tmp_path / "data"), output=str(tmp_path / "run"), datasets=[str(tmp_path / "data")],
+                          model={"student": remote, "device": "cpu"}, training={"steps": 2, "batch_size": 8, "checkpoint_every": 2},
+                          evaluation={"every": None, "before_training": False})
+    run = run_training(config)
+    assert not copied  # the student is the copy on this machine
+    assert load_model(str(Path(run, "model")), "cpu", "x").encode(texts).shape == (3, 32)
+
+    for path in (f"gs://{BUCKET}/st/absent", "gs://no-such-bucket/st/tiny"):
+        with pytest.raises(ConfigError, match=rf"^teacher.model: {path}: not found") as err:
+            load_model(path, "cpu", "teacher.model")
+        assert "\n" not in str(err.value)
+        with pytest.raises(TeacherError, match=rf"^teacher.model: {path}: not found"):
+            Teacher(TeacherConfig(model=path, device="cpu"))
+        student = write_config(tmp_path / "bad", str(tmp_path / "data"), output=str(tmp_path / "bad-run"), datasets=[str(tmp_path / "data")],
+                               model={"student": path, "device": "cpu"}, evaluation={"every": None, "before_training": False})
+        with pytest.raises(ConfigError, match=rf"^{student}: model.student: {path}: not found"):
+            run_training(student)
+
+
+def test_build_mine_and_train_check_their_paths_before_they_start(in_emulator: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from pipelines.cli import main
+
+    (tmp_path / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in english_pairs()))
+    source = f"sources:\n  - {{dataset: qa, kind: jsonl, paths: ['{tmp_path / 'a.jsonl'}'], fields: {{query: q, document: d}}}}\n"
+    absent = f"gs://{BUCKET}/models/absent"
+    cases = [
+        ("build", f"filters: {{language: {{model: '{absent}.ftz'}}}}", f"filters.language.model: {absent}.ftz"),
+        ("build", "filters: {consistency: {teacher: {model: 'gs://no-such-bucket/gte'}}}", "filters.consistency.teacher.model: gs://no-such-bucket/gte"),
+        ("mine", f"mining: {{teacher: {{model: '{absent}'}}}}", f"mining.teacher.model: {absent}"),
+    ]
+    for number, (command, block, named) in enumerate(cases):
+        recipe = tmp_path / f"recipe-{number}.yaml"
+        recipe.write_text(f"output: {tmp_path / 'out'}\n{source}{block}\n")
+        assert main([command, str(recipe)]) == 2
+        (line,) = capsys.readouterr().err.splitlines()
+        assert line == f"pairmill: error: {recipe}: {named}: not found (no such file or folder, or no such bucket)"
+        assert not (tmp_path / "out").exists()  # stopped before the output was touched
+
+    train = tmp_path / "train.yaml"
+    train.write_text(f"output: gs://no-such-bucket/run\ndatasets: ['{tmp_path / 'out'}']\n")
+    for resume in ([], ["--resume"]):
+        assert main(["train", str(train), *resume]) == 2
+        (line,) = capsys.readouterr().err.splitlines()
+        assert line == "pairmill: error: gs://no-such-bucket/run: not found (no such object, or no such bucket)"
+
+
+def _train_then_die_renaming(config_path: str, name: str, nth: int) -> None:
+    """Run in a child process: train to a gs:// run folder, and SIGKILL itself the ``nth`` time a push renames the
+    uploaded file whose path ends with ``name`` into place (its upload finished, the rename not begun)."""
+    from apache_beam.io.filesystems import FileSystems
+
+    from trainer.train import run_training
+
+    real_rename = FileSystems.rename
+    seen = {"n": 0}
+
+    def dying_rename(sources: list[str], destinations: list[str]) -> None:
+        seen["n"] += any(d.endswith(name) for d in destinations)
+        if seen["n"] == nth:
+            os.kill(os.getpid(), signal.SIGKILL)
+        real_rename(sources, destinations)
+
+    FileSystems.rename = staticmethod(dying_rename)  # type: ignore[method-assign,assignment]
+    run_training(config_path)
+
+
+@pytest.mark.slow
+def test_train_resume_continues_a_gcs_run_on_another_machine(in_emulator: Emulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from sentence_transformers import SentenceTransformer
+
+    from embedding.models import load_model
+    from schemas.config import ConfigError
+    from storage.mirror import local_run_folder
+    from trainer.train import run_training
+
+    gs = f"gs://{BUCKET}/resume"
+    corpus = tmp_path / "corpus"
+    write_records(corpus / "out", make_records("gooaq", 240, negatives=3), kind="triplet", per_shard=90)
+    write_records(corpus / "out", make_records("quora", 160), per_shard=70)
+    write_beir(str(corpus / "beir"), {f"d{i}": f"answer {i}" for i in range(10)}, {f"q{i}": f"question {i}" for i in range(10)},
+               [(f"q{i}", f"d{i}", 1) for i in range(10)])
+    in_emulator.upload_tree(BUCKET, "resume/out", corpus / "out")
+    in_emulator.upload_tree(BUCKET, "resume/beir", corpus / "beir")
+    evaluation = {"every": 4, "max_queries": 50, "beir": [{"path": f"{gs}/beir"}]}
+    # The reference: the same data, uninterrupted, into a local folder.
+    straight = run_training(write_config(tmp_path / "straight", str(corpus), datasets=[f"{gs}/out"], evaluation=evaluation))
+    config = write_config(tmp_path / "gcs", str(corpus), output=f"{gs}/run", datasets=[f"{gs}/out"], evaluation=evaluation)
+    in_emulator.upload(BUCKET, "resume/train.yaml", Path(config).read_bytes())
+    config = f"{gs}/train.yaml"
+
+    def machine(name: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k != "GOOGLE_APPLICATION_CREDENTIALS"}
+        env.update(PYTHONPATH=str(ROOT), HOME=str(tmp_path / name / "home"), PAIRMILL_CACHE=str(tmp_path / name / "cache"))
+        return env
+
+    # Machine A dies in the third push (after checkpoint 6), as metrics.jsonl (uploaded as metrics.jsonl.tmp) is renamed
+    # into place: step 6's model and state.pt are on gs://, its checkpoint.json (uploaded last) is not, and
+    # metrics.jsonl is as of checkpoint 4.
+    die = f"from tests.test_gcs_emulator import _train_then_die_renaming; _train_then_die_renaming({config!r}, '/run/metrics.jsonl', 3)"
+    child = subprocess.run([sys.executable, "-c", die], cwd=ROOT, env=machine("a"), capture_output=True, text=True, timeout=600)
+    assert child.returncode == -signal.SIGKILL, child.stderr[-3000:]
+    names = in_emulator.names(BUCKET, "resume/run/")
+    assert "resume/run/checkpoints/step-00000006/state.pt" in names and "resume/run/checkpoints/step-00000006/checkpoint.json" not in names
+    assert {n.split("/")[3] for n in names if "/checkpoints/" in n} == {"step-00000002", "step-00000004", "step-00000006"}
+    assert "resume/run/metrics.jsonl.tmp" in names and not [n for n in names if n.startswith("resume/run/model/")]
+    pushed = [json.loads(line) for line in in_emulator.download(BUCKET, "resume/run/metrics.jsonl").decode().splitlines()]
+    assert max(r["step"] for r in pushed) == 4
+
+    monkeypatch.setenv("PAIRMILL_CACHE", str(tmp_path / "b" / "cache"))
+    with pytest.raises(ConfigError, match=rf"output: {gs}/run already holds a run; pass --resume"):
+        run_training(config)
+
+    # Machine B (an empty cache) resumes with the command line.
+    resumed = subprocess.run([sys.executable, "-m", "pipelines.cli", "--log-level", "INFO", "train", config, "--resume"],
+                             cwd=tmp_path, env=machine("b"), capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"run folder: {gs}/run" in resumed.stdout
+    assert "step-00000006 is damaged" in resumed.stderr and "at step 4" in resumed.stderr, resumed.stderr[-3000:]
+    assert os.path.isdir(local_run_folder(f"{gs}/run"))  # machine B's working copy
+
+    names = in_emulator.names(BUCKET, "resume/run/")
+    for step in ("step-00000004", "step-00000006", "step-00000008"):
+        assert f"resume/run/checkpoints/{step}/checkpoint.json" in names and f"resume/run/checkpoints/{step}/state.pt" in names
+    assert not [n for n in names if "step-00000002" in n or n.endswith(".tmp")]  # pruned on gs:// as locally
+    assert {"resume/run/metrics.jsonl", "resume/run/loss.png", "resume/run/metrics.png", "resume/run/config.json"} <= set(names)
+    rows = [json.loads(line) for line in in_emulator.download(BUCKET, "resume/run/metrics.jsonl").decode().splitlines()]
+    assert [r["step"] for r in rows if "loss" in r] == list(range(1, 9))  # steps 5 and 6 again, none twice
+    assert {r["step"]: r["loss"] for r in rows if "loss" in r} == train_losses(straight)
+    assert {(r["step"], r["eval"]) for r in rows if "eval" in r} == {(s, n) for s in (0, 4, 8) for n in ("heldout/gooaq", "heldout/quora", "beir/beir")}
+    texts = ["apple question", "chess answer"]
+    final = load_model(f"{gs}/run/model", "cpu", "model").encode(texts)
+    assert final.tolist() == SentenceTransformer(str(Path(straight, "model")), device="cpu").encode(texts).tolist()
 
 
 def clean_venv_with_sdist(tmp_path: Path) -> Path:
