@@ -23,8 +23,9 @@ from tests.test_trainer_data import DOCUMENT_WORDS, QUERY_WORDS, make_records, w
 from tests.test_trainer_evaluate import write_beir
 from trainer.checkpoint import load_latest_checkpoint
 from trainer.config import load_train_config
+from trainer.model import resolve_cpu_threads
 from trainer.runlog import read_metrics
-from trainer.train import run_training
+from trainer.train import Trainer, run_training
 
 REPO = str(Path(__file__).resolve().parents[1])
 
@@ -215,6 +216,35 @@ def test_grad_cache_and_plain_loss_train_alike(corpus, tmp_path):
         assert cached_losses[step] == pytest.approx(plain_losses[step], rel=1e-5)
     temperatures = [r["temperature"] for r in read_metrics(cached) if "loss" in r]
     assert temperatures[-1] != pytest.approx(0.02)
+
+
+@pytest.mark.parametrize(("cpu_threads", "expected"), [(None, 1), (2, 2)])
+def test_cpu_threads_hold_while_training_and_are_restored_after(corpus, tmp_path, monkeypatch, cpu_threads, expected):
+    seen: list[int] = []
+    train_step = Trainer.train_step
+
+    def recording(self, batch, clock):
+        seen.append(torch.get_num_threads())
+        return train_step(self, batch, clock)
+
+    monkeypatch.setattr(Trainer, "train_step", recording)
+    config = write_config(tmp_path, corpus, model={"device": "cpu", "cpu_threads": cpu_threads}, training__steps=2, evaluation={"every": None})
+    previous = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        run_training(config)
+        assert seen == [expected, expected]  # the default student trains on one thread unless told otherwise
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(previous)
+
+
+def test_cpu_threads_default_to_one_for_a_static_student_on_the_cpu_only():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda", 0)
+    assert resolve_cpu_threads(None, cpu, static=True) == 1
+    assert resolve_cpu_threads(None, cpu, static=False) is None
+    assert resolve_cpu_threads(4, cpu, static=False) == 4
+    assert resolve_cpu_threads(None, cuda, static=True) is None and resolve_cpu_threads(4, cuda, static=True) is None
 
 
 def test_transformer_student_with_gradient_checkpointing(corpus, tmp_path):
