@@ -25,7 +25,7 @@ from trainer.checkpoint import load_latest_checkpoint
 from trainer.config import load_train_config
 from trainer.model import resolve_cpu_threads
 from trainer.runlog import read_metrics
-from trainer.train import Trainer, run_training
+from trainer.train import Trainer, clip_gradients, run_training
 
 REPO = str(Path(__file__).resolve().parents[1])
 
@@ -237,6 +237,23 @@ def test_cpu_threads_hold_while_training_and_are_restored_after(corpus, tmp_path
         assert torch.get_num_threads() == 3
     finally:
         torch.set_num_threads(previous)
+
+
+@pytest.mark.parametrize("max_norm", [0.5, 2.0, 10.0])
+def test_clip_gradients_matches_clip_grad_norm_and_leaves_gradients_within_the_norm_untouched(max_norm):
+    torch.manual_seed(0)
+    ours = [torch.nn.Parameter(torch.zeros(30)), torch.nn.Parameter(torch.zeros(4, 5))]
+    theirs = [torch.nn.Parameter(torch.zeros(30)), torch.nn.Parameter(torch.zeros(4, 5))]
+    for mine, reference in zip(ours, theirs, strict=True):
+        mine.grad = torch.randn(mine.shape) * 0.3  # a total norm of about 2
+        reference.grad = mine.grad.clone()
+    versions = [p.grad._version for p in ours]
+    norm = float(torch.nn.utils.clip_grad_norm_(theirs, max_norm))
+    clip_gradients(ours, max_norm)
+    for mine, reference in zip(ours, theirs, strict=True):
+        assert torch.allclose(mine.grad, reference.grad, rtol=1e-6, atol=0)
+    scaled = [p.grad._version != v for p, v in zip(ours, versions, strict=True)]
+    assert scaled == [norm > max_norm] * 2  # the scaling pass ran only where it changes the gradients
 
 
 def test_cpu_threads_default_to_one_for_a_static_student_on_the_cpu_only():

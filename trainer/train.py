@@ -70,6 +70,19 @@ def build_optimizer(model: torch.nn.Module, temperature: Temperature, config: Op
     return torch.optim.AdamW([g for g in groups if g["params"]], lr=config.lr, betas=(config.beta1, config.beta2), eps=config.eps, fused=fused)
 
 
+def clip_gradients(parameters: list[torch.nn.Parameter], max_norm: float) -> None:
+    """``torch.nn.utils.clip_grad_norm_``, skipping its scaling pass on the CPU when it would multiply every gradient by 1.
+
+    That pass reads and writes every gradient: a static student's whole table each step. On a GPU it always
+    runs, as in torch, where testing the norm would wait for the device.
+    """
+    total = torch.nn.utils.get_total_norm([p.grad for p in parameters if p.grad is not None])
+    # clip_grads_with_norm_ scales by max_norm / (total + 1e-6), capped at 1.
+    if total.device.type == "cpu" and max_norm / (float(total) + 1e-6) >= 1.0:
+        return
+    torch.nn.utils.clip_grads_with_norm_(parameters, max_norm, total)
+
+
 def learning_rate_factor(step: int, total: int, config: OptimizerConfig) -> float:
     """Multiplier of the peak lr for optimizer step ``step`` (0-based): linear warmup, then the decay schedule."""
     if step < config.warmup_steps:
@@ -245,7 +258,7 @@ class Trainer:
         sum_gradients(model_parameters)
         average_gradients(list(self.temperature.parameters()))
         if self.config.optimizer.max_grad_norm is not None:
-            torch.nn.utils.clip_grad_norm_(model_parameters, self.config.optimizer.max_grad_norm)
+            clip_gradients(model_parameters, self.config.optimizer.max_grad_norm)
         self.optimizer.step()
         self.scheduler.step()
         value = float(loss)
