@@ -1,4 +1,5 @@
-"""InfoNCE values (and its Matryoshka sum), GradCache's gradients against the plain loss's, and the gather across two processes."""
+"""InfoNCE values (and its Matryoshka sum), GradCache's gradients against the plain loss's, the static student's
+sparse gradient made dense, and the gather across two processes."""
 from __future__ import annotations
 
 import math
@@ -161,6 +162,29 @@ def test_static_gradient_is_the_dense_gradient_step_after_step():
         assert not grads[1].is_sparse and grads[1] is static_gradient.buffer
         assert torch.allclose(grads[0], grads[1], atol=1e-7)
         assert grads[0].abs().sum() > 0
+
+
+def test_static_gradient_clears_the_whole_buffer_after_an_all_reduce(monkeypatch):
+    """Under torch.distributed the all-reduce adds other processes' rows to the buffer, so the next step clears all of it."""
+    import trainer.model
+    from trainer.model import Encoder, StaticGradient, load_student
+
+    cpu = torch.device("cpu")
+    encoder = Encoder(load_student("default", cpu, "model.student"), cpu, None)
+    static_gradient = StaticGradient(encoder.static)
+    weight = encoder.static.embedding.weight
+    monkeypatch.setattr(trainer.model, "is_distributed", lambda: True)
+
+    def step(texts: list[str]) -> torch.Tensor:
+        weight.grad = None
+        encoder.embed(encoder.features(texts, 32)).sum().backward()
+        static_gradient.densify()
+        return weight.grad
+
+    step(["first step"])
+    static_gradient.buffer[7] = 1.0  # a row another process's gradient added in the all-reduce
+    grad = step(["second step"])
+    assert grad[7].abs().sum() == 0 and grad.abs().sum() > 0
 
 
 def test_gather_and_gradient_sum_are_no_ops_in_one_process():

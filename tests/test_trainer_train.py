@@ -1,6 +1,6 @@
 """The training loop end to end on tiny datasets: run folder, saved model, exact resume after SIGKILL (also with
-one-shard batches and the Matryoshka loss), fallback from a damaged checkpoint, GradCache in the loop, config
-errors, tampered shards."""
+one-shard batches and the Matryoshka loss), fallback from a damaged checkpoint, GradCache in the loop, CPU
+threads and gradient clipping, config errors, tampered shards."""
 from __future__ import annotations
 
 import json
