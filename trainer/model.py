@@ -195,8 +195,7 @@ class StaticGradient:
     def densify(self) -> None:
         """Replace the table's sparse gradient by the dense buffer holding it."""
         grad = self.weight.grad
-        if grad is None or not grad.is_sparse:
-            return
+        assert grad is not None and grad.is_sparse, "densify follows a backward pass through the sparse table"
         if self.rows is None:
             self.buffer.zero_()
         else:
