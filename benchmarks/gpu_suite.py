@@ -218,14 +218,14 @@ def _first_step_losses(config_path: str, max_tokens: int, scratch: Path) -> dict
 
     from trainer.config import load_train_config
     from trainer.model import load_student, resolve_autocast
-    from trainer.train import Trainer
+    from trainer.train import PhaseClock, Trainer
 
     config = load_train_config(config_path)
     config = dataclasses.replace(config, output=str(scratch / "loss-check"))
     trainer = Trainer(config, resume=False)
     _no_dropout(trainer.model)
     batch = trainer.sampler.next_batch()
-    ours, _ = trainer.train_step(batch)
+    ours, _ = trainer.train_step(batch, PhaseClock())
     device = trainer.device
     del trainer
     model = load_student(config.model.student, device, "model.student")
@@ -256,7 +256,7 @@ def part_trainer(sizes: Sizes, device: torch.device, record: Record, scratch: Pa
     torch.manual_seed(0)
     student = build_bert_student(str(scratch / sizes.bert), hidden, layers, heads, intermediate, max_tokens)
     build_datasets(ROOT.parent / "shared" / "realdata", scratch / "data", sizes.pairs_per_source)
-    args = argparse.Namespace(held_out=0.05, device=device.type, chunk_size=sizes.train_chunk, lr=1e-4, warmup=2,
+    args = argparse.Namespace(held_out=0.05, device=device.type, cpu_threads=None, chunk_size=sizes.train_chunk, lr=1e-4, warmup=2,
                               steps=sizes.train_steps, batch_size=sizes.train_batch)
     config_path = train_config(args, scratch, student, max_tokens)
     record(student=sizes.bert, batch=sizes.train_batch, chunk=sizes.train_chunk, steps=sizes.train_steps, max_tokens=max_tokens)

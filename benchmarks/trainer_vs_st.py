@@ -4,9 +4,12 @@ Both train the same student on the same datasets (built from the real-format sam
 Quora duplicates, AG News title -> description, Amazon review summary -> text), with the same batch size,
 steps, learning-rate schedule, temperature (scale 1/0.02) and prefixes, one dataset per batch drawn in
 proportion to size. Both are scored by the same code on pairmill's held-out split (never trained on):
-nDCG@10 before and after, and training throughput in pairs per second (tokens per second and peak memory too).
+nDCG@10 before and after, and training throughput in pairs per second (tokens per second and peak memory too),
+with where pairmill's step time goes (data, tokenize, model forward and backward, optimizer). On a shared
+machine, ``--rounds N`` alternates the two trainers N times and reports the median of the rounds' ratios.
 
   .venv/bin/python benchmarks/trainer_vs_st.py --steps 300 --batch-size 64          # CPU, default student
+  .venv/bin/python benchmarks/trainer_vs_st.py --steps 300 --batch-size 64 --rounds 3 --st-threads 1
   .venv/bin/python benchmarks/trainer_vs_st.py --model bert-small --steps 10 --batch-size 32 --chunk-size 8
   # GPU: a BERT-base-sized student (random weights, built locally), batch 4096 through GradCache
   .venv/bin/python benchmarks/trainer_vs_st.py --model bert-base --batch-size 4096 --chunk-size 256 --steps 20
@@ -17,6 +20,7 @@ import argparse
 import csv
 import json
 import resource
+import statistics
 import sys
 import tempfile
 import time
@@ -34,9 +38,11 @@ from text.hashing import in_fraction  # noqa: E402
 from trainer.config import load_train_config  # noqa: E402
 from trainer.data import open_training_sets  # noqa: E402
 from trainer.evaluate import evaluate, held_out_set  # noqa: E402
-from trainer.model import Encoder, build_bert_student, load_student, resolve_device  # noqa: E402
+from trainer.model import Encoder, build_bert_student, load_student, resolve_device, torch_threads  # noqa: E402
 from trainer.runlog import read_metrics  # noqa: E402
 from trainer.train import run_training  # noqa: E402
+
+PHASES = ("data", "tokenize", "model", "optimizer")
 
 # name: (hidden size, layers, heads, intermediate size, max tokens)
 BERT_SIZES = {"bert-base": (768, 12, 12, 3072, 512), "bert-small": (128, 2, 2, 512, 128)}
@@ -95,18 +101,19 @@ def build_datasets(realdata: Path, out: Path, limit: int) -> list[int]:
     return sizes
 
 
-def train_config(args: argparse.Namespace, work: Path, student: str, max_tokens: int) -> str:
+def train_config(args: argparse.Namespace, work: Path, student: str, max_tokens: int, run: str = "pairmill-run") -> str:
+    """pairmill's config for the run folder ``work/run`` on the datasets in ``work/data``; returns its path."""
     config = {
-        "output": str(work / "pairmill-run"),
+        "output": str(work / run),
         "datasets": [str(work / "data")],
         "data": {"held_out_fraction": args.held_out, "max_query_tokens": min(128, max_tokens), "max_document_tokens": max_tokens, "shuffle_buffer": 5000},
-        "model": {"student": student, "device": args.device},
+        "model": {"student": student, "device": args.device, "cpu_threads": args.cpu_threads},
         "loss": {"temperature": 0.02, "chunk_size": args.chunk_size},
         "optimizer": {"lr": args.lr, "weight_decay": 0.0, "warmup_steps": args.warmup, "schedule": "cosine"},
         "training": {"steps": args.steps, "batch_size": args.batch_size, "checkpoint_every": args.steps, "keep_checkpoints": 1, "seed": 0},
         "evaluation": {"every": None, "max_queries": 1000, "batch_size": 256},
     }
-    path = work / "train.yaml"
+    path = work / f"{run}.yaml"
     path.write_text(yaml.safe_dump(config))
     return str(path)
 
@@ -130,14 +137,15 @@ def run_pairmill(config_path: str) -> dict[str, Any]:
         "pairs_per_s": len(steps) * batch_size / step_seconds,
         "pairs_per_cpu_s": len(steps) * batch_size / cpu_seconds,
         "tokens_per_s": sum(r["tokens_per_s"] for r in steps) / len(steps),
+        "phase_ms": {phase: 1000 * sum(r[f"{phase}_s"] for r in steps) / len(steps) for phase in PHASES},
         "before": {r["eval"]: r["ndcg@10"] for r in evals if r["step"] == 0},
         "after": {r["eval"]: r["ndcg@10"] for r in evals if r["step"] == last},
         "run_dir": run_dir,
     }
 
 
-def run_sentence_transformers(config_path: str, work: Path, max_tokens: int) -> dict[str, Any]:
-    """The same run through SentenceTransformerTrainer and CachedMultipleNegativesRankingLoss."""
+def run_sentence_transformers(config_path: str, work: Path, max_tokens: int, threads: int | None = None) -> dict[str, Any]:
+    """The same run through SentenceTransformerTrainer and CachedMultipleNegativesRankingLoss (``threads``: torch's, None leaves them)."""
     from datasets import Dataset, DatasetDict
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
     from sentence_transformers.base.training_args import MultiDatasetBatchSamplers
@@ -181,9 +189,10 @@ def run_sentence_transformers(config_path: str, work: Path, max_tokens: int) -> 
         disable_tqdm=not sys.stderr.isatty(),
     )
     trainer = SentenceTransformerTrainer(model=model, args=arguments, train_dataset=DatasetDict(train), loss=loss)
-    started, cpu_started = time.perf_counter(), time.process_time()
-    trainer.train()
-    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
+    with torch_threads(threads):
+        started, cpu_started = time.perf_counter(), time.process_time()
+        trainer.train()
+        seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
     encoder = Encoder(model, device, None)
     after = {}
     for s in sets:
@@ -204,6 +213,28 @@ def mean(values: dict[str, float]) -> float:
     return sum(values.values()) / len(values)
 
 
+def report_pairmill(ours: dict[str, Any], memory: float) -> None:
+    print(
+        f"pairmill: {ours['pairs_per_s']:.1f} pairs/s ({ours['pairs_per_cpu_s']:.1f} per CPU-second), "
+        f"{ours['tokens_per_s']:.0f} tokens/s, peak memory {memory:.0f} MiB"
+    )
+    step_ms = sum(ours["phase_ms"].values())
+    print(f"  step {step_ms:.1f} ms: " + ", ".join(f"{phase} {ms:.1f} ms ({100 * ms / step_ms:.0f}%)" for phase, ms in ours["phase_ms"].items()))
+    print(f"  held-out nDCG@10 before {mean(ours['before']):.4f} after {mean(ours['after']):.4f}")
+    for name in sorted(ours["before"]):
+        print(f"    {name}: {ours['before'][name]:.4f} -> {ours['after'][name]:.4f}")
+
+
+def report_sentence_transformers(theirs: dict[str, Any], memory: float) -> None:
+    print(
+        f"sentence-transformers ({theirs['loss']}): {theirs['pairs_per_s']:.1f} pairs/s ({theirs['pairs_per_cpu_s']:.1f} per CPU-second), "
+        f"peak memory {memory:.0f} MiB (CPU: process peak so far)"
+    )
+    print(f"  held-out nDCG@10 after {mean(theirs['after']):.4f}")
+    for name in sorted(theirs["after"]):
+        print(f"    {name}: {theirs['after'][name]:.4f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--realdata", type=Path, default=ROOT.parent / "shared" / "realdata")
@@ -222,6 +253,9 @@ def main() -> None:
     parser.add_argument("--held-out", type=float, default=0.1, help="share of each dataset held out for evaluation")
     parser.add_argument("--pairs-per-source", type=int, default=8000)
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    parser.add_argument("--cpu-threads", type=int, help="pairmill's model.cpu_threads (default: the trainer's own choice)")
+    parser.add_argument("--st-threads", type=int, help="torch's threads while sentence-transformers trains (default: torch's default)")
+    parser.add_argument("--rounds", type=int, default=1, help="alternate the two trainers this many times; the summary is the median ratio")
     parser.add_argument("--skip-st", action="store_true", help="run pairmill only (e.g. the batch-4096 GPU memory check)")
     args = parser.parse_args()
     if args.lr is None:
@@ -233,35 +267,34 @@ def main() -> None:
     if args.model in BERT_SIZES:
         hidden, layers, heads, intermediate, max_tokens = BERT_SIZES[args.model]
         student = build_bert_student(str(work / args.model), hidden, layers, heads, intermediate, max_tokens)
-    config_path = train_config(args, work, student, max_tokens)
     print(f"datasets quora/ag_news/amazon_reviews: {sizes} pairs; student {args.model}; batch {args.batch_size}; steps {args.steps}; chunk {args.chunk_size}")
     device = resolve_device(args.device, 0)
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-    ours = run_pairmill(config_path)
-    ours_memory = peak_memory_mib(device)
-    print(
-        f"pairmill: {ours['pairs_per_s']:.1f} pairs/s ({ours['pairs_per_cpu_s']:.1f} per CPU-second), "
-        f"{ours['tokens_per_s']:.0f} tokens/s, peak memory {ours_memory:.0f} MiB"
-    )
-    print(f"  held-out nDCG@10 before {mean(ours['before']):.4f} after {mean(ours['after']):.4f}")
-    for name in sorted(ours["before"]):
-        print(f"    {name}: {ours['before'][name]:.4f} -> {ours['after'][name]:.4f}")
-    if args.skip_st:
-        return
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-    theirs = run_sentence_transformers(config_path, work, max_tokens)
-    print(
-        f"sentence-transformers ({theirs['loss']}): {theirs['pairs_per_s']:.1f} pairs/s ({theirs['pairs_per_cpu_s']:.1f} per CPU-second), "
-        f"peak memory {peak_memory_mib(device):.0f} MiB (CPU: process peak so far)"
-    )
-    print(f"  held-out nDCG@10 after {mean(theirs['after']):.4f}")
-    for name in sorted(theirs["after"]):
-        print(f"    {name}: {theirs['after'][name]:.4f}")
-    print(f"ratio pairmill / sentence-transformers: throughput {ours['pairs_per_s'] / theirs['pairs_per_s']:.2f}x "
-          f"(per CPU-second {ours['pairs_per_cpu_s'] / theirs['pairs_per_cpu_s']:.2f}x), "
-          f"nDCG@10 {mean(ours['after']) / mean(theirs['after']):.3f}")
+    ratios: list[tuple[float, float, float]] = []
+    for round_index in range(args.rounds):
+        if args.rounds > 1:
+            print(f"round {round_index + 1} of {args.rounds}")
+        config_path = train_config(args, work, student, max_tokens, run=f"pairmill-run-{round_index}" if args.rounds > 1 else "pairmill-run")
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        ours = run_pairmill(config_path)
+        report_pairmill(ours, peak_memory_mib(device))
+        if args.skip_st:
+            continue
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        theirs = run_sentence_transformers(config_path, work, max_tokens, args.st_threads)
+        report_sentence_transformers(theirs, peak_memory_mib(device))
+        ratios.append(
+            (ours["pairs_per_s"] / theirs["pairs_per_s"], ours["pairs_per_cpu_s"] / theirs["pairs_per_cpu_s"], mean(ours["after"]) / mean(theirs["after"]))
+        )
+        throughput, per_cpu, ndcg = ratios[-1]
+        print(f"ratio pairmill / sentence-transformers: throughput {throughput:.2f}x (per CPU-second {per_cpu:.2f}x), nDCG@10 {ndcg:.3f}")
+    if len(ratios) > 1:
+        throughputs = ", ".join(f"{r[0]:.2f}" for r in ratios)
+        print(
+            f"median over {len(ratios)} rounds: throughput {statistics.median(r[0] for r in ratios):.2f}x ({throughputs}), "
+            f"per CPU-second {statistics.median(r[1] for r in ratios):.2f}x, nDCG@10 {statistics.median(r[2] for r in ratios):.3f}"
+        )
 
 
 if __name__ == "__main__":

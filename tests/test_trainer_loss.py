@@ -1,4 +1,5 @@
-"""InfoNCE values (and its Matryoshka sum), GradCache's gradients against the plain loss's, and the gather across two processes."""
+"""InfoNCE values (and its Matryoshka sum), GradCache's gradients against the plain loss's, the static student's
+sparse gradient made dense, and the gather across two processes."""
 from __future__ import annotations
 
 import math
@@ -122,6 +123,68 @@ def test_grad_cache_on_the_default_student_without_negatives():
     grad_cache_backward(encoder.embed, sides, loss_fn, torch.device("cpu"))
     assert plain.abs().sum() > 0
     assert torch.allclose(plain, weight.grad, atol=1e-7)
+
+
+def test_static_gradient_is_the_dense_gradient_step_after_step():
+    """The sparse backward written into the kept buffer equals the dense backward's gradient, with no rows left from the step before."""
+    import copy
+
+    from trainer.model import Encoder, StaticGradient, load_student
+
+    cpu = torch.device("cpu")
+    dense_model = load_student("default", cpu, "model.student")
+    sparse_model = copy.deepcopy(dense_model)
+    dense, sparse = Encoder(dense_model, cpu, None), Encoder(sparse_model, cpu, None)
+    static_gradient = StaticGradient(sparse.static)
+
+    def loss_fn(q, d, n):
+        return info_nce(q, d, n, torch.tensor(0.02))
+
+    steps = [
+        ([f"how do I brew coffee number {i}" for i in range(6)], [f"grind beans and pour water at {90 + i} degrees" for i in range(6)], None),
+        (["zebra stripes", "quantum tunnelling", "medieval castles"], ["why zebras have stripes", "particles crossing barriers", "stone walls and moats"], 2),
+    ]
+    for queries, documents, chunk in steps:
+        grads = []
+        for encoder in (dense, sparse):
+            size = chunk or len(queries)
+            sides = [[encoder.features(texts[i : i + size], 32) for i in range(0, len(texts), size)] for texts in (queries, documents)]
+            weight = encoder.static.embedding.weight
+            weight.grad = None
+            if chunk:
+                grad_cache_backward(encoder.embed, [*sides, []], loss_fn, cpu)
+            else:
+                plain_backward(encoder.embed, [*sides, []], loss_fn)
+            if encoder is sparse:
+                assert weight.grad.is_sparse
+                static_gradient.densify()
+            grads.append(weight.grad)
+        assert not grads[1].is_sparse and grads[1] is static_gradient.buffer
+        assert torch.allclose(grads[0], grads[1], atol=1e-7)
+        assert grads[0].abs().sum() > 0
+
+
+def test_static_gradient_clears_the_whole_buffer_after_an_all_reduce(monkeypatch):
+    """Under torch.distributed the all-reduce adds other processes' rows to the buffer, so the next step clears all of it."""
+    import trainer.model
+    from trainer.model import Encoder, StaticGradient, load_student
+
+    cpu = torch.device("cpu")
+    encoder = Encoder(load_student("default", cpu, "model.student"), cpu, None)
+    static_gradient = StaticGradient(encoder.static)
+    weight = encoder.static.embedding.weight
+    monkeypatch.setattr(trainer.model, "is_distributed", lambda: True)
+
+    def step(texts: list[str]) -> torch.Tensor:
+        weight.grad = None
+        encoder.embed(encoder.features(texts, 32)).sum().backward()
+        static_gradient.densify()
+        return weight.grad
+
+    step(["first step"])
+    static_gradient.buffer[7] = 1.0  # a row another process's gradient added in the all-reduce
+    grad = step(["second step"])
+    assert grad[7].abs().sum() == 0 and grad.abs().sum() > 0
 
 
 def test_gather_and_gradient_sum_are_no_ops_in_one_process():

@@ -1,6 +1,6 @@
 """The training loop end to end on tiny datasets: run folder, saved model, exact resume after SIGKILL (also with
-one-shard batches and the Matryoshka loss), fallback from a damaged checkpoint, GradCache in the loop, config
-errors, tampered shards."""
+one-shard batches and the Matryoshka loss), fallback from a damaged checkpoint, GradCache in the loop, CPU
+threads and gradient clipping, config errors, tampered shards."""
 from __future__ import annotations
 
 import json
@@ -23,8 +23,9 @@ from tests.test_trainer_data import DOCUMENT_WORDS, QUERY_WORDS, make_records, w
 from tests.test_trainer_evaluate import write_beir
 from trainer.checkpoint import load_latest_checkpoint
 from trainer.config import load_train_config
+from trainer.model import resolve_cpu_threads
 from trainer.runlog import read_metrics
-from trainer.train import run_training
+from trainer.train import Trainer, clip_gradients, run_training
 
 REPO = str(Path(__file__).resolve().parents[1])
 
@@ -215,6 +216,52 @@ def test_grad_cache_and_plain_loss_train_alike(corpus, tmp_path):
         assert cached_losses[step] == pytest.approx(plain_losses[step], rel=1e-5)
     temperatures = [r["temperature"] for r in read_metrics(cached) if "loss" in r]
     assert temperatures[-1] != pytest.approx(0.02)
+
+
+@pytest.mark.parametrize(("cpu_threads", "expected"), [(None, 1), (2, 2)])
+def test_cpu_threads_hold_while_training_and_are_restored_after(corpus, tmp_path, monkeypatch, cpu_threads, expected):
+    seen: list[int] = []
+    train_step = Trainer.train_step
+
+    def recording(self, batch, clock):
+        seen.append(torch.get_num_threads())
+        return train_step(self, batch, clock)
+
+    monkeypatch.setattr(Trainer, "train_step", recording)
+    config = write_config(tmp_path, corpus, model={"device": "cpu", "cpu_threads": cpu_threads}, training__steps=2, evaluation={"every": None})
+    previous = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        run_training(config)
+        assert seen == [expected, expected]  # the default student trains on one thread unless told otherwise
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(previous)
+
+
+@pytest.mark.parametrize("max_norm", [0.5, 2.0, 10.0])
+def test_clip_gradients_matches_clip_grad_norm_and_leaves_gradients_within_the_norm_untouched(max_norm):
+    torch.manual_seed(0)
+    ours = [torch.nn.Parameter(torch.zeros(30)), torch.nn.Parameter(torch.zeros(4, 5))]
+    theirs = [torch.nn.Parameter(torch.zeros(30)), torch.nn.Parameter(torch.zeros(4, 5))]
+    for mine, reference in zip(ours, theirs, strict=True):
+        mine.grad = torch.randn(mine.shape) * 0.3  # a total norm of about 2
+        reference.grad = mine.grad.clone()
+    versions = [p.grad._version for p in ours]
+    norm = float(torch.nn.utils.clip_grad_norm_(theirs, max_norm))
+    clip_gradients(ours, max_norm)
+    for mine, reference in zip(ours, theirs, strict=True):
+        assert torch.allclose(mine.grad, reference.grad, rtol=1e-6, atol=0)
+    scaled = [p.grad._version != v for p, v in zip(ours, versions, strict=True)]
+    assert scaled == [norm > max_norm] * 2  # the scaling pass ran only where it changes the gradients
+
+
+def test_cpu_threads_default_to_one_for_a_static_student_on_the_cpu_only():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda", 0)
+    assert resolve_cpu_threads(None, cpu, static=True) == 1
+    assert resolve_cpu_threads(None, cpu, static=False) is None
+    assert resolve_cpu_threads(4, cpu, static=False) == 4
+    assert resolve_cpu_threads(None, cuda, static=True) is None and resolve_cpu_threads(4, cuda, static=True) is None
 
 
 def test_transformer_student_with_gradient_checkpointing(corpus, tmp_path):

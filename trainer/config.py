@@ -61,6 +61,15 @@ class ModelConfig:
     device: Literal["auto", "cpu", "cuda"] = setting("auto", help="auto picks CUDA when present")
     precision: Literal["auto", "bf16", "fp32"] = setting("auto", help="auto is bf16 autocast on GPUs that support it, fp32 otherwise")
     gradient_checkpointing: bool = setting(False, help="recompute activations in the backward pass (transformer students only)")
+    cpu_threads: int | None = setting(
+        None,
+        check=positive,
+        help=(
+            "torch's threads for training on the CPU; null: 1 for a static student (its ops are tiny or memory-bound, so more "
+            "threads mostly wait for each other, and on a busy machine every op waits for the slowest), torch's default (one per core) "
+            "for a transformer"
+        ),
+    )
 
 
 @dataclass

@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import logging
 import os
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 import numpy as np
@@ -21,6 +22,7 @@ from sentence_transformers.util import batch_to_device
 
 from embedding.models import load_model, static_token_batch
 from schemas.config import ConfigError
+from trainer.distributed import is_distributed
 
 log = logging.getLogger("pairmill.trainer")
 
@@ -85,6 +87,25 @@ def resolve_device(requested: str, local_rank: int) -> torch.device:
             raise ConfigError("model.device is 'cuda' but torch sees no CUDA GPU")
         return torch.device("cuda", local_rank)
     return torch.device("cpu")
+
+
+def resolve_cpu_threads(requested: int | None, device: torch.device, static: bool) -> int | None:
+    """torch's thread count for training (``model.cpu_threads``); None leaves torch's default."""
+    if device.type != "cpu":
+        return None
+    return requested or (1 if static else None)
+
+
+@contextmanager
+def torch_threads(count: int | None) -> Iterator[None]:
+    """torch's intra-op threads set to ``count`` inside the block (None leaves them), as they were after it."""
+    previous = torch.get_num_threads()
+    if count:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def resolve_autocast(precision: str, device: torch.device) -> torch.dtype | None:
@@ -153,3 +174,33 @@ class Encoder:
             out[torch.from_numpy(rows).to(self.device)] = torch.nn.functional.normalize(embeddings, dim=1)
         self.model.train(was_training)
         return out
+
+
+class StaticGradient:
+    """A static student's table trained through sparse gradients, handed on as a dense gradient kept in one buffer.
+
+    EmbeddingBag's dense backward allocates, zeroes and fills a gradient the size of the whole table (32000 x 256
+    for the default student) every step; its sparse backward holds only the batch's token rows. ``densify``
+    writes those rows into a buffer kept across steps (clearing the previous step's rows), so clipping,
+    the all-reduce and AdamW see the very gradient the dense backward gives, and AdamW's update is unchanged.
+    """
+
+    def __init__(self, static: StaticEmbedding) -> None:
+        static.embedding.sparse = True
+        self.weight = static.embedding.weight
+        self.buffer = torch.zeros_like(self.weight)
+        # The rows the buffer holds non-zero; None when unknown (an all-reduce adds the other processes' rows).
+        self.rows: torch.Tensor | None = None
+
+    def densify(self) -> None:
+        """Replace the table's sparse gradient by the dense buffer holding it."""
+        grad = self.weight.grad
+        assert grad is not None and grad.is_sparse, "densify follows a backward pass through the sparse table"
+        if self.rows is None:
+            self.buffer.zero_()
+        else:
+            self.buffer.index_fill_(0, self.rows, 0.0)
+        rows = grad._indices()[0]
+        self.buffer.index_add_(0, rows, grad._values())
+        self.rows = None if is_distributed() else rows
+        self.weight.grad = self.buffer

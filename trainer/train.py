@@ -40,7 +40,7 @@ from trainer.data import Batch, make_sampler, open_training_sets
 from trainer.distributed import average_gradients, init_from_environment, rank_and_world, sum_gradients
 from trainer.evaluate import RetrievalSet, evaluate, held_out_set, load_beir
 from trainer.loss import Temperature, grad_cache_backward, info_nce, plain_backward
-from trainer.model import Encoder, load_student, resolve_autocast, resolve_device, save_model
+from trainer.model import Encoder, StaticGradient, load_student, resolve_autocast, resolve_cpu_threads, resolve_device, save_model, torch_threads
 from trainer.runlog import MetricsLog, save_plots
 
 log = logging.getLogger("pairmill.trainer")
@@ -68,6 +68,19 @@ def build_optimizer(model: torch.nn.Module, temperature: Temperature, config: Op
     # The fused kernel is several times faster than the per-tensor loop (a static student's table is 8M numbers).
     fused = all(p.device.type in ("cpu", "cuda") for g in groups for p in g["params"])
     return torch.optim.AdamW([g for g in groups if g["params"]], lr=config.lr, betas=(config.beta1, config.beta2), eps=config.eps, fused=fused)
+
+
+def clip_gradients(parameters: list[torch.nn.Parameter], max_norm: float) -> None:
+    """``torch.nn.utils.clip_grad_norm_``, skipping its scaling pass on the CPU when it would multiply every gradient by 1.
+
+    That pass reads and writes every gradient: a static student's whole table each step. On a GPU it always
+    runs, as in torch, where testing the norm would wait for the device.
+    """
+    total = torch.nn.utils.get_total_norm([p.grad for p in parameters if p.grad is not None])
+    # clip_grads_with_norm_ scales by max_norm / (total + 1e-6), capped at 1.
+    if total.device.type == "cpu" and max_norm / (float(total) + 1e-6) >= 1.0:
+        return
+    torch.nn.utils.clip_grads_with_norm_(parameters, max_norm, total)
 
 
 def learning_rate_factor(step: int, total: int, config: OptimizerConfig) -> float:
@@ -105,6 +118,24 @@ def _save_model_atomically(save: Callable[[str], None], target: str) -> None:
     save(temporary)
     shutil.rmtree(target, ignore_errors=True)
     os.rename(temporary, target)
+
+
+class PhaseClock:
+    """Wall seconds per phase of one step, each phase ending where the next begins (logged as ``<phase>_s``).
+
+    On a GPU, kernels run asynchronously: the phases are host time, and the wait for the GPU falls in the
+    phase that reads the loss (``optimizer``).
+    """
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._mark = time.perf_counter()
+
+    def lap(self, phase: str) -> None:
+        """End ``phase`` now."""
+        now = time.perf_counter()
+        self.seconds[phase] = self.seconds.get(phase, 0.0) + now - self._mark
+        self._mark = now
 
 
 class Trainer:
@@ -150,6 +181,8 @@ class Trainer:
         self.encoder = Encoder(self.model, self.device, resolve_autocast(config.model.precision, self.device))
         if config.model.gradient_checkpointing:
             self.encoder.enable_gradient_checkpointing()
+        static = self.encoder.static
+        self.static_gradient = StaticGradient(static) if static is not None and static.embedding.weight.requires_grad else None
         self.temperature = Temperature(config.loss.temperature, config.loss.learn_temperature).to(self.device)
         self.optimizer = build_optimizer(self.model, self.temperature, config.optimizer)
         steps = config.training.steps
@@ -202,7 +235,7 @@ class Trainer:
     def _loss(self, queries: torch.Tensor, documents: torch.Tensor, negatives: torch.Tensor | None) -> torch.Tensor:
         return info_nce(queries, documents, negatives, self.temperature(), self.config.loss.symmetric, self.matryoshka)
 
-    def train_step(self, batch: Batch) -> tuple[float, int]:
+    def train_step(self, batch: Batch, clock: PhaseClock) -> tuple[float, int]:
         """One optimizer step on ``batch``; returns the loss and the tokens this process embedded."""
         data = self.config.data
         part = batch.part(self.rank, self.world)
@@ -212,19 +245,25 @@ class Trainer:
             self._chunks(part.flat_negatives, data.max_document_tokens),
         ]
         tokens = sum(Encoder.token_count(chunk) for chunks in sides for chunk in chunks)
+        clock.lap("tokenize")
         self.optimizer.zero_grad(set_to_none=True)
         if self.config.loss.chunk_size:
             loss = grad_cache_backward(self.encoder.embed, sides, self._loss, self.device)
         else:
             loss = plain_backward(self.encoder.embed, sides, self._loss)
+        if self.static_gradient is not None:
+            self.static_gradient.densify()
+        clock.lap("model")
         model_parameters = [p for p in self.model.parameters() if p.requires_grad]
         sum_gradients(model_parameters)
         average_gradients(list(self.temperature.parameters()))
         if self.config.optimizer.max_grad_norm is not None:
-            torch.nn.utils.clip_grad_norm_(model_parameters, self.config.optimizer.max_grad_norm)
+            clip_gradients(model_parameters, self.config.optimizer.max_grad_norm)
         self.optimizer.step()
         self.scheduler.step()
-        return float(loss), tokens
+        value = float(loss)
+        clock.lap("optimizer")
+        return value, tokens
 
     def evaluate_all(self) -> None:
         data, evaluation = self.config.data, self.config.evaluation
@@ -243,6 +282,12 @@ class Trainer:
         save_model(self.model, folder, self.matryoshka_dims)
 
     def run(self) -> str:
+        """Train to ``training.steps`` (evaluating and checkpointing on the way); returns the run folder."""
+        threads = resolve_cpu_threads(self.config.model.cpu_threads, self.device, self.encoder.static is not None)
+        with torch_threads(threads):
+            return self._run()
+
+    def _run(self) -> str:
         training, evaluation = self.config.training, self.config.evaluation
         leader = self.rank == 0
         if leader and self.step == 0 and evaluation.before_training:
@@ -254,9 +299,11 @@ class Trainer:
             progress = tqdm(total=training.steps, initial=self.step, desc="training", unit="step")
         while self.step < training.steps:
             started, cpu_started = time.perf_counter(), time.process_time()
+            clock = PhaseClock()
             batch = self.sampler.next_batch()
+            clock.lap("data")
             lr = self.optimizer.param_groups[0]["lr"]
-            loss, tokens = self.train_step(batch)
+            loss, tokens = self.train_step(batch, clock)
             elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
             self.step += 1
             if not leader:
@@ -271,6 +318,7 @@ class Trainer:
                 "pairs_per_s": len(batch) / elapsed,
                 "tokens_per_s": tokens * self.world / elapsed,
                 "cpu_s": cpu,  # this process's CPU time for the step (all threads): cost on a shared machine
+                **{f"{phase}_s": seconds for phase, seconds in clock.seconds.items()},
             }
             self.metrics.write(row)
             if progress is not None:
