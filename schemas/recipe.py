@@ -228,7 +228,7 @@ def with_overrides(base: Any, overrides: Any) -> Any:
     return merged
 
 
-def parse_source(raw: Any, where: str, recipe_filters: Any, filters: FiltersConfig) -> SourceSpec:
+def parse_source(raw: Any, where: str, recipe_filters: Any = None, filters: FiltersConfig | None = None) -> SourceSpec:
     """One source entry; its ``filters`` are the recipe's (``filters``, parsed from ``recipe_filters``) with the entry's own merged in."""
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: expected a mapping with dataset, kind and paths, got {raw!r}")
@@ -250,7 +250,7 @@ def parse_source(raw: Any, where: str, recipe_filters: Any, filters: FiltersConf
             raise ConfigError(f"{where}.filters: expected a mapping of filter blocks to override, got {raw['filters']!r}")
         spec.filters = parse_block(FiltersConfig, with_overrides(recipe_filters or {}, raw["filters"]), f"{where}.filters")
     else:
-        spec.filters = filters
+        spec.filters = filters if filters is not None else FiltersConfig()
     return spec
 
 

@@ -15,7 +15,7 @@ from embedding.models import get_teacher
 from filters.consistency import INCONSISTENT, ConsistencyScorer, num_chunks, own_document_ranks
 from pipelines.consistency import ConsistencyFilter
 from pipelines.funnel import counter_values
-from schemas.recipe import ConsistencyConfig, TeacherConfig
+from schemas.recipe import ConsistencyConfig, ConsistencyTeacherConfig, TeacherConfig
 from schemas.record import PairRecord, new_record
 from text.hashing import bucket
 
@@ -37,6 +37,7 @@ PAIRS = [
     ("How does a car engine work?", "A car engine burns fuel in its cylinders, pushing pistons that turn the crankshaft."),
     ("How can I sleep better at night?", "Keep a regular sleep schedule, avoid caffeine late in the day and keep the bedroom dark."),
 ]
+STATIC = ConsistencyTeacherConfig(model="default")  # the fixture's teacher; the stage's default is minilm
 SWAPPED = [(3, 11), (5, 13)]  # these pairs get each other's documents
 
 
@@ -133,7 +134,7 @@ def test_margin_keeps_pairs_whose_own_score_is_close_to_the_best(scorer: Consist
 
 def test_beam_stage_scores_each_stable_chunk(scorer: ConsistencyScorer) -> None:
     records, swapped = planted_records()
-    config = ConsistencyConfig(chunk_size=8)  # 16 records -> 2 chunks
+    config = ConsistencyConfig(teacher=STATIC, chunk_size=8)  # 16 records -> 2 chunks, scored by the fixture's teacher
     chunks = num_chunks(len(records), config.chunk_size)
     expected_kept, expected_dropped = [], []
     for chunk in range(chunks):
@@ -163,7 +164,7 @@ def test_beam_stage_scores_each_stable_chunk(scorer: ConsistencyScorer) -> None:
 
 def test_beam_stage_on_an_empty_dataset() -> None:
     pipeline = beam.Pipeline(runner="FnApiRunner")
-    output = pipeline | beam.Create([]) | ConsistencyFilter("empty", ConsistencyConfig(chunk_size=4))
+    output = pipeline | beam.Create([]) | ConsistencyFilter("empty", ConsistencyConfig(teacher=STATIC, chunk_size=4))
     assert_that(output.kept, equal_to([]), label="kept")
     assert_that(output.dropped, equal_to([]), label="dropped")
     pipeline.run().wait_until_finish()
