@@ -52,12 +52,11 @@ class Student:
     lr: float
     max_query_tokens: int
     max_document_tokens: int
-    seconds_hint: str
 
 
 STUDENTS = {
-    "default": Student("default", steps=150, batch_size=64, lr=0.003, max_query_tokens=32, max_document_tokens=128, seconds_hint="~30 s per run"),
-    "minilm": Student("minilm", steps=30, batch_size=32, lr=5e-5, max_query_tokens=32, max_document_tokens=128, seconds_hint="~3 min per run"),
+    "default": Student("default", steps=150, batch_size=64, lr=0.003, max_query_tokens=32, max_document_tokens=128),
+    "minilm": Student("minilm", steps=30, batch_size=32, lr=5e-5, max_query_tokens=32, max_document_tokens=128),
 }
 
 # Each filter as the default recipe turns it on: every block with its defaults, near dedup on too.
@@ -125,7 +124,8 @@ def build(variant: str, filters: dict[str, Any], source_entries: list[dict[str, 
     if not (output / "report.json").exists():
         subprocess.run([sys.executable, "-m", "pipelines.cli", "build", str(path), "--overwrite"], cwd=ROOT, check=True,
                        stdout=subprocess.DEVNULL)
-    kept = {read_manifest(folder).dataset: read_manifest(folder).records for folder in find_datasets(str(output))}
+    manifests = [read_manifest(folder) for folder in find_datasets(str(output))]
+    kept = {manifest.dataset: manifest.records for manifest in manifests}
     return output, kept, time.time() - started
 
 

@@ -216,16 +216,24 @@ def run_datasets(recipe: Recipe, beam_args: list[str], overwrite: bool, datasets
     return {dataset: funnel[dataset] for dataset in datasets}, round(time.time() - started, 2), metrics
 
 
+def filters_in_use(recipe: Recipe) -> dict[str, FiltersConfig]:
+    """Each filters block some source runs, once, by the key that sets it (``filters`` or ``sources[i].filters``)."""
+    used: dict[str, FiltersConfig] = {}
+    for i, spec in enumerate(recipe.sources):
+        used.setdefault("filters" if spec.filters == recipe.filters else f"sources[{i}].filters", spec.filters)
+    return used
+
+
 def run_build(recipe: Recipe, beam_args: list[str], overwrite: bool = False) -> dict[str, Any]:
     """Run the build pipeline and return the funnel report (``OUT/report.json``)."""
-    for i, spec in enumerate(recipe.sources):  # a missing extra or model stops here, not in every worker
-        where = "filters" if spec.filters == recipe.filters else f"sources[{i}].filters"
-        if spec.filters.consistency is not None:
-            check_model(spec.filters.consistency.teacher.model, f"{recipe.path}: {where}.consistency.teacher.model")
-        if spec.filters.language is not None and spec.filters.language.model is not None:
-            check_remote(spec.filters.language.model, f"{recipe.path}: {where}.language.model")
+    used = filters_in_use(recipe)
+    for where, filters in used.items():  # a missing package or model stops here, not in every worker
+        if filters.consistency is not None:
+            check_model(filters.consistency.teacher.model, f"{recipe.path}: {where}.consistency.teacher.model")
+        if filters.language is not None and filters.language.model is not None:
+            check_remote(filters.language.model, f"{recipe.path}: {where}.language.model")
     sources = {source.dataset: source for source in open_sources(recipe)}
-    if any(spec.filters.language is not None for spec in recipe.sources):
+    if any(filters.language is not None for filters in used.values()):
         # Workers check at first use; a broken fastText binding here stops in one line, before the output is touched.
         check_binding()
     funnel, seconds, metrics = run_datasets(recipe, beam_args, overwrite, recipe.datasets, recipe.dataset_fingerprint,

@@ -224,12 +224,12 @@ def with_overrides(base: Any, overrides: Any) -> Any:
         return copy.deepcopy(overrides)
     merged = copy.deepcopy(base)
     for key, value in overrides.items():
-        merged[key] = with_overrides(base.get(key), value) if isinstance(value, dict) else copy.deepcopy(value)
+        merged[key] = with_overrides(base.get(key), value)
     return merged
 
 
-def parse_source(raw: Any, where: str, recipe_filters: Any = None, filters: FiltersConfig | None = None) -> SourceSpec:
-    """One source entry; its ``filters`` are the recipe's (``filters``, parsed from ``recipe_filters``) with the entry's own merged in."""
+def parse_source(raw: Any, where: str, recipe_filters: Any = None) -> SourceSpec:
+    """One source entry; its ``filters`` are the recipe's (``recipe_filters``, as written) with the entry's own merged in."""
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: expected a mapping with dataset, kind and paths, got {raw!r}")
     kind = raw.get("kind")
@@ -245,12 +245,10 @@ def parse_source(raw: Any, where: str, recipe_filters: Any = None, filters: Filt
         raise ConfigError(f"{where}.paths: must name at least one file or glob")
     kind_options = {k: v for k, v in raw.items() if k not in SOURCE_KEYS}
     spec.options = parse_block(SOURCE_OPTIONS[kind], kind_options, where)
-    if "filters" in raw:
-        if not isinstance(raw["filters"], dict):
-            raise ConfigError(f"{where}.filters: expected a mapping of filter blocks to override, got {raw['filters']!r}")
-        spec.filters = parse_block(FiltersConfig, with_overrides(recipe_filters or {}, raw["filters"]), f"{where}.filters")
-    else:
-        spec.filters = filters if filters is not None else FiltersConfig()
+    overrides = raw.get("filters", {})
+    if not isinstance(overrides, dict):
+        raise ConfigError(f"{where}.filters: expected a mapping of filter blocks to override, got {overrides!r}")
+    spec.filters = parse_block(FiltersConfig, with_overrides(recipe_filters or {}, overrides), f"{where}.filters")
     return spec
 
 
@@ -266,8 +264,8 @@ def parse_recipe(raw: Any, path: str) -> Recipe:
     raw_sources = raw.get("sources")
     if not isinstance(raw_sources, list) or not raw_sources:
         raise ConfigError(f"{path}: sources: expected a list of at least one source, got {raw_sources!r}")
-    filters = parse_block(FiltersConfig, raw.get("filters"), f"{path}: filters")
-    sources = [parse_source(s, f"{path}: sources[{i}]", raw.get("filters"), filters) for i, s in enumerate(raw_sources)]
+    filters = parse_block(FiltersConfig, raw.get("filters"), f"{path}: filters")  # first, so its errors name `filters`
+    sources = [parse_source(s, f"{path}: sources[{i}]", raw.get("filters")) for i, s in enumerate(raw_sources)]
     seen: set[str] = set()
     for i, spec in enumerate(sources):
         if spec.dataset in seen:

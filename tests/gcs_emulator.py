@@ -126,7 +126,7 @@ class Refusing:
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = answer
 
             def log_message(self, format: str, *args: Any) -> None:
-                pass
+                """Silent: the tests read each refusal on the client's side, not in the server's log."""
 
         self.requests = 0
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Refuse)
