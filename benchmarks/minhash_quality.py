@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from filters.minhash import MinHasher, band_keys, jaccard, lsh_parameters, shingles  # noqa: E402
+from filters.minhash import MinHasher, band_hashes, jaccard, lsh_parameters, shingles  # noqa: E402
 from schemas.recipe import MinHashConfig  # noqa: E402
 
 THRESHOLD = 0.8
@@ -130,9 +130,9 @@ def pairmill_duplicates(texts: list[str], verify: bool) -> set[int]:
     """Documents that share an LSH bucket with another one (whose exact Jaccard reaches 0.8, with verify)."""
     bands, rows = lsh_parameters(THRESHOLD, NUM_PERM, None, None, verify)
     sketches = MinHasher(NUM_PERM, 1, NGRAM).sketch(texts, fingerprints=verify)
-    buckets: dict[bytes, list[int]] = defaultdict(list)
-    for i, keys in enumerate(band_keys(sketches, bands, rows)):
-        for key in keys:
+    buckets: dict[int, list[int]] = defaultdict(list)
+    for i, (hashes, empty) in enumerate(zip(band_hashes(sketches, bands, rows).tolist(), sketches.empty, strict=True)):
+        for key in [] if empty else hashes:
             buckets[key].append(i)
     fingerprints = sketches.fingerprints  # taken exactly when verify
     found: set[int] = set()

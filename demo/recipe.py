@@ -41,7 +41,7 @@ def demo_recipe(corpus: Path, output: Path) -> dict[str, Any]:
         "filters": {
             "clean": {"min_query_chars": 3, "min_document_chars": 10},
             "language": {"fields": "document"},
-            "dedup": {"exact": "pair", "near": {"field": "document", "threshold": 0.8, "verify": True, "max_rounds": 8}},
+            "dedup": {"exact": "pair", "near": {"field": "document", "threshold": 0.8, "verify": True}},
             # The static teacher keeps the demo to seconds on a laptop; recipes for real sources keep the default (minilm).
             "consistency": {"teacher": {"model": "default"}, "k": 25, "chunk_size": 200},
         },

@@ -142,7 +142,7 @@ def add_dataset(pipeline: beam.Pipeline, recipe: Recipe, source: Source) -> None
     )
     read.rejected | f"{dataset}: write rejected" >> WriteShards(
         side_folder(recipe.output, "rejected", dataset), "rejected", shards.records_per_shard, shards.zstd_level,
-        key=rejected_key, sort_key=rejected_order,
+        key=rejected_key, sort_key=rejected_order, dataset=dataset,
     )
     if shards.write_dropped == "none" or not dropped:
         return
@@ -156,7 +156,7 @@ def add_dataset(pipeline: beam.Pipeline, recipe: Recipe, source: Source) -> None
         )
     all_dropped | f"{dataset}: write dropped" >> WriteShards(
         side_folder(recipe.output, "dropped", dataset), "dropped", shards.records_per_shard, shards.zstd_level,
-        key=dropped_key, sort_key=dropped_order,
+        key=dropped_key, sort_key=dropped_order, dataset=dataset,
     )
 
 

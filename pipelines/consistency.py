@@ -1,6 +1,6 @@
 """The consistency stage in Beam: split a dataset into stable chunks by id hash, score each chunk with the teacher.
 
-records -> count (side input) -> number of chunks -> key by chunk -> GroupByKey -> sort by id -> score each
+records -> packed, counted -> number of chunks -> packed by chunk -> GroupByKey -> sort by id -> score each
 chunk as one batch (the DoFn of ``ApplyFilter``, so counting is shared) -> kept / dropped. The teacher loads
 once per worker process (``get_teacher`` in ``setup``) and is shared by the worker's threads; on Dataflow,
 GPU workers come from
@@ -10,24 +10,22 @@ GPU machine type (``--machine_type=g2-standard-8``) and a container holding CUDA
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import partial
 
 import apache_beam as beam
 
 from filters.consistency import ConsistencyScorer, num_chunks
+from pipelines.packed import GroupIntoBuckets, Packed, decode_item, entry_lines, split_entry
 from pipelines.stages import DROPPED, FilterBatchFn, StageOutput
 from schemas.recipe import ConsistencyConfig
-from schemas.record import PairRecord
-from text.hashing import bucket
+from schemas.record import PairRecord, record_id
+from schemas.stages import CONSISTENCY
 
 
-def _key_by_chunk(record: PairRecord, total: int, chunk_size: int) -> tuple[int, PairRecord]:
-    return bucket(record["id"], num_chunks(total, chunk_size)), record
-
-
-def _sorted_chunk(chunk: int, records: list[PairRecord]) -> list[PairRecord]:
+def _sorted_chunk(element: tuple[int, Iterable[Packed]]) -> list[PairRecord]:
     """A chunk's records in id order, so scoring and output do not depend on shuffle order."""
-    return sorted(records, key=lambda r: r["id"])
+    return [decode_item(item) for _, item in sorted(split_entry(line) for line in entry_lines(element[1]))]
 
 
 class ConsistencyFilter(beam.PTransform):
@@ -39,12 +37,11 @@ class ConsistencyFilter(beam.PTransform):
         self.config = config
 
     def expand(self, records: beam.PCollection) -> StageOutput:
-        total = records | "count" >> beam.combiners.Count.Globally()
+        chunk_size = self.config.chunk_size
         outputs = (
             records
-            | "key by chunk" >> beam.Map(_key_by_chunk, total=beam.pvalue.AsSingleton(total), chunk_size=self.config.chunk_size)
-            | "group chunks" >> beam.GroupByKey()
-            | "sort chunks" >> beam.MapTuple(_sorted_chunk)
+            | "chunks" >> GroupIntoBuckets(self.dataset, CONSISTENCY, record_id, lambda total: num_chunks(total, chunk_size))
+            | "sort chunks" >> beam.Map(_sorted_chunk)
             | "score chunks"
             >> beam.ParDo(FilterBatchFn(self.dataset, partial(ConsistencyScorer, self.config))).with_outputs(DROPPED, main="kept")
         )

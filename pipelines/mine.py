@@ -379,7 +379,7 @@ def write_mined(assembled: beam.pvalue.DoOutputsTuple, recipe: Recipe, dataset: 
     )
     assembled[DROPPED] | f"{label} write dropped" >> WriteShards(
         side_folder(recipe.output, "dropped", name), "dropped", shards.records_per_shard, shards.zstd_level,
-        key=dropped_key, sort_key=dropped_order,
+        key=dropped_key, sort_key=dropped_order, dataset=name,
     )
 
 

@@ -1,22 +1,23 @@
-"""MinHash near-duplicate removal as Beam rounds: no worker ever holds more than one key's group.
+"""MinHash near-duplicate removal in Beam: the shuffles carry band hashes and labels, never records.
 
-1. Signatures for batches of records (filters.minhash); each record is emitted once per LSH band,
-   keyed by the band key.
-2. Each band bucket with two or more records becomes candidate pairs: a star from its smallest node
-   to the others, or with ``verify`` the pairs compared by exact Jaccard (each member against the
-   earlier members it is not yet connected to within the bucket). Distinct pairs are counted
-   (info:candidate_pairs, info:verified_duplicates) and the duplicate ones become edges.
-3. Connected components by alternating large-star / small-star rounds (Kiveris et al., "Connected
-   Components in MapReduce and Beyond", 2014), unrolled ``max_rounds`` times. At convergence every
-   node points at its component's smallest node, which is the one kept.
-4. Records are joined with the verdicts by id: all but each component's smallest node are dropped as
-   ``near_duplicate``. A node whose component had not converged is kept and counted (info:unconverged).
+1. Signatures for batches of records (filters.minhash); every record's 64-bit band hashes go, packed
+   with its label, to the partition of each hash (one of ``PARTITIONS``).
+2. Each partition sorts its hashes: a run of two or more labels is a band bucket. Its candidate pairs
+   are a star from its smallest label to the others, or with ``verify`` the pairs compared by exact
+   Jaccard (each member against the earlier members it is not yet connected to within the bucket).
+3. All candidate pairs meet on one worker: they grow with the duplicates, not with the records (about
+   100 bytes each). It counts the distinct ones (info:candidate_pairs, info:verified_duplicates), joins
+   the duplicate ones into connected components with a union-find, and marks every node of a component
+   but its smallest as dropped.
+4. Records and the dropped ids meet by id partition, both packed (pipelines/packed.py): the records of
+   dropped ids are dropped as ``near_duplicate``.
 
 Nodes are ``(order, id)`` labels, so "smallest" follows the keep rule: the id alone for smallest_id, or
 the score (highest first) then the id for highest_score. Nothing depends on bundle boundaries or order.
 """
 from __future__ import annotations
 
+import json
 import math
 import struct
 from collections.abc import Iterable, Iterator
@@ -24,21 +25,27 @@ from typing import Any
 
 import apache_beam as beam
 import numpy as np
+import zstandard
+from apache_beam.transforms.window import GlobalWindows
 
-from filters.minhash import MinHasher, band_keys, jaccard, lsh_parameters, shingle_text
+from filters.minhash import MinHasher, band_hashes, jaccard, lsh_parameters, shingle_text
+from pipelines.exact_dedup import PARTITIONS
 from pipelines.funnel import Funnel
+from pipelines.packed import FLUSH_BYTES, SHUFFLED_BYTES, ZSTD_LEVEL, Packed, Packer, decode_item, entries, entry_line, entry_lines, pack_into, split_entry
 from pipelines.stages import DROPPED, StageOutput, counted_verdict
 from schemas.recipe import MinHashConfig
 from schemas.record import PairRecord
 from schemas.stages import NEAR_DEDUP
 from schemas.stats import cluster_size_label
+from text.hashing import bucket
 
 STAGE = NEAR_DEDUP
 REASON = "near_duplicate"
 FINGERPRINTS = "fingerprints"
 
 Label = tuple[str, str]  # (order key, record id)
-Edge = tuple[Label, Label]
+Edge = tuple[Label, Label]  # (larger, smaller)
+BandBatch = tuple[bytes, bytes]  # (band hashes as uint64 bytes, zstd of one JSON label line per hash)
 
 
 def score_order(score: Any) -> str:
@@ -56,7 +63,8 @@ def record_label(record: PairRecord, keep: str) -> Label:
 
 
 class SketchFn(beam.DoFn):
-    """A batch of records -> (band key, label) per band, and (label, shingle fingerprints) for verification."""
+    """Batches of records -> (partition, BandBatch) for the partitions their band hashes fall in, and
+    (label, shingle fingerprints) per record for verification."""
 
     def __init__(self, dataset: str, config: MinHashConfig, bands: int, rows: int) -> None:
         self.dataset = dataset
@@ -69,36 +77,80 @@ class SketchFn(beam.DoFn):
         c = self.config
         self.hasher = MinHasher(c.num_perm, c.seed, c.ngram, c.scheme, c.shingle_hash)
 
+    def start_bundle(self) -> None:
+        self.held: dict[int, tuple[list[np.ndarray], list[bytes]]] = {}
+        self.held_bytes = 0
+
     def process(self, batch: list[PairRecord]) -> Iterator[Any]:
         self.funnel.count(self.dataset, STAGE, "in", len(batch))
         sketches = self.hasher.sketch([shingle_text(r, self.config.field) for r in batch], fingerprints=self.config.verify)
-        for i, (record, keys) in enumerate(zip(batch, band_keys(sketches, self.bands, self.rows), strict=True)):
-            if not keys:
-                continue
-            label = record_label(record, self.config.keep)
-            for key in keys:
-                yield key, label
-            if sketches.fingerprints is not None:
+        present = np.flatnonzero(~sketches.empty)
+        labels = [record_label(batch[i], self.config.keep) for i in present]
+        lines = [json.dumps(label, ensure_ascii=False).encode("utf-8") + b"\n" for label in labels]
+        hashes = band_hashes(sketches, self.bands, self.rows)[present]  # (records with shingles, bands)
+        partitions = (hashes % np.uint64(PARTITIONS)).astype(np.int64)
+        flat_hashes, flat_partitions = hashes.ravel(), partitions.ravel()
+        owner = np.repeat(np.arange(len(present)), self.bands)
+        order = np.argsort(flat_partitions, kind="stable")
+        bounds = np.flatnonzero(np.diff(flat_partitions[order])) + 1
+        for run in np.split(order, bounds) if len(order) else []:
+            held = self.held.setdefault(int(flat_partitions[run[0]]), ([], []))
+            held[0].append(flat_hashes[run])
+            held[1].extend(lines[i] for i in owner[run])
+            self.held_bytes += 8 * len(run)
+        self.held_bytes += sum(len(line) for line in lines) * self.bands
+        if sketches.fingerprints is not None:
+            for label, i in zip(labels, present, strict=True):
                 yield beam.pvalue.TaggedOutput(FINGERPRINTS, (label, sketches.fingerprints[i].tobytes()))
+        if self.held_bytes >= FLUSH_BYTES:
+            yield from self.flush()
+
+    def flush(self) -> Iterator[tuple[int, BandBatch]]:
+        compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
+        for partition, (hashes, lines) in self.held.items():
+            batch = (np.concatenate(hashes).tobytes(), compressor.compress(b"".join(lines)))
+            self.funnel.count(self.dataset, STAGE, SHUFFLED_BYTES, len(batch[0]) + len(batch[1]))
+            yield partition, batch
+        self.start_bundle()
+
+    def finish_bundle(self) -> Iterator[Any]:
+        for element in self.flush():
+            yield GlobalWindows.windowed_value(element)
 
 
-def star_edges(element: tuple[bytes, Iterable[Label]]) -> Iterator[tuple[Edge, bool]]:
-    """A band bucket -> candidate edges from its smallest label to each other one (taken as duplicates)."""
-    members = sorted(set(element[1]))
+def band_buckets(element: tuple[int, Iterable[BandBatch]]) -> Iterator[tuple[int, list[Label]]]:
+    """A partition of band hashes -> every bucket of two or more distinct labels, labels sorted."""
+    batches = list(element[1])
+    if not batches:
+        return
+    decompressor = zstandard.ZstdDecompressor()
+    hashes = np.concatenate([np.frombuffer(h, dtype=np.uint64) for h, _ in batches])
+    lines = [line for _, data in batches for line in decompressor.decompress(data).split(b"\n")[:-1]]
+    order = np.argsort(hashes, kind="stable")
+    ordered = hashes[order]
+    starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
+    ends = np.append(starts[1:], len(ordered))
+    for start, end in zip(starts[ends - starts > 1], ends[ends - starts > 1], strict=True):
+        members = sorted({tuple(json.loads(lines[i])) for i in order[start:end]})
+        if len(members) > 1:
+            yield int(ordered[start]), members
+
+
+def star_edges(element: tuple[int, list[Label]]) -> Iterator[tuple[Edge, bool]]:
+    """A bucket -> candidate edges from its smallest label to each other one (taken as duplicates)."""
+    members = element[1]
     for member in members[1:]:
         yield (member, members[0]), True
 
 
-def bucket_memberships(element: tuple[bytes, Iterable[Label]]) -> Iterator[tuple[Label, bytes]]:
-    """(label, bucket key) for every member of a bucket that holds two or more labels."""
+def bucket_memberships(element: tuple[int, list[Label]]) -> Iterator[tuple[Label, int]]:
+    """(label, bucket) for every member of a bucket."""
     key, labels = element
-    members = set(labels)
-    if len(members) > 1:
-        for label in members:
-            yield label, key
+    for label in labels:
+        yield label, key
 
 
-def fingerprints_to_buckets(element: tuple[Label, dict[str, list[Any]]]) -> Iterator[tuple[bytes, tuple[Label, bytes]]]:
+def fingerprints_to_buckets(element: tuple[Label, dict[str, list[Any]]]) -> Iterator[tuple[int, tuple[Label, bytes]]]:
     label, joined = element
     if joined["buckets"]:
         fingerprints = joined["fingerprints"][0]
@@ -117,145 +169,84 @@ class VerifiedEdgesFn(beam.DoFn):
     def __init__(self, threshold: float) -> None:
         self.threshold = threshold
 
-    def process(self, element: tuple[bytes, Iterable[tuple[Label, bytes]]]) -> Iterator[tuple[Edge, bool]]:
+    def process(self, element: tuple[int, Iterable[tuple[Label, bytes]]]) -> Iterator[tuple[Edge, bool]]:
         members = sorted(dict(element[1]).items())
         fingerprints = [np.frombuffer(f, dtype=np.uint64) for _, f in members]
-        parent = list(range(len(members)))
-
-        def root(i: int) -> int:
-            while parent[i] != i:
-                parent[i] = parent[parent[i]]
-                i = parent[i]
-            return i
-
+        components = UnionFind()
         for i in range(1, len(members)):
             for j in range(i):
-                if root(i) == root(j):
+                if components.root(i) == components.root(j):
                     continue
                 duplicate = jaccard(fingerprints[i], fingerprints[j]) >= self.threshold
                 if duplicate:
-                    parent[root(i)] = root(j)
+                    components.union(i, j)
                 yield (members[i][0], members[j][0]), duplicate
 
 
-class CountPairsFn(beam.DoFn):
-    """Distinct candidate pairs -> the duplicate edges; counts candidates (and verified duplicates)."""
+class UnionFind:
+    """Disjoint sets whose root is always the smallest member (so a component's root is the node kept)."""
+
+    def __init__(self) -> None:
+        self.parent: dict[Any, Any] = {}
+
+    def root(self, node: Any) -> Any:
+        parent = self.parent
+        while (up := parent.get(node, node)) != node:
+            parent[node] = parent.get(up, up)  # path halving
+            node = up
+        return node
+
+    def union(self, a: Any, b: Any) -> None:
+        ra, rb = self.root(a), self.root(b)
+        if ra != rb:
+            small, large = (ra, rb) if ra < rb else (rb, ra)
+            self.parent[large] = small
+
+
+class ComponentsFn(beam.DoFn):
+    """Every candidate pair -> the dropped ids, packed by id partition: each component's nodes but its smallest."""
 
     def __init__(self, dataset: str, verify: bool) -> None:
         self.dataset = dataset
         self.verify = verify
         self.funnel = Funnel()
+        self.packer = Packer(dataset, STAGE)
 
-    def process(self, element: tuple[Edge, bool]) -> Iterator[Edge]:
-        edge, duplicate = element
-        self.funnel.count(self.dataset, STAGE, "info:candidate_pairs")
-        if duplicate:
-            if self.verify:
-                self.funnel.count(self.dataset, STAGE, "info:verified_duplicates")
-            yield edge
-
-
-def both_directions(edge: Edge) -> Iterator[Edge]:
-    yield edge
-    yield edge[1], edge[0]
-
-
-def large_star(element: tuple[Label, Iterable[Label]]) -> Iterator[Edge]:
-    """Link every larger neighbour of a node to the smallest node of its neighbourhood."""
-    node, neighbours = element
-    distinct = set(neighbours)
-    smallest = min(min(distinct), node)
-    for neighbour in distinct:
-        if neighbour > node:
-            yield neighbour, smallest
-
-
-def toward_smaller(edge: Edge) -> Edge:
-    """Key an edge by its larger end."""
-    u, v = edge
-    return (u, v) if v < u else (v, u)
-
-
-def small_star(element: tuple[Label, Iterable[Label]]) -> Iterator[Edge]:
-    """Link a node and its smaller neighbours to the smallest of them."""
-    node, smaller = element
-    distinct = set(smaller)
-    smallest = min(distinct)
-    for neighbour in distinct | {node}:
-        if neighbour != smallest:
-            yield neighbour, smallest
-
-
-class ParentsFn(beam.DoFn):
-    """A node and the smaller nodes it points at after the last round -> its parent, and a child entry for it."""
-
-    def process(self, element: tuple[Label, Iterable[Label]]) -> Iterator[Any]:
-        node, parents = element
-        distinct = set(parents)
-        yield node, ("parent", None)
-        yield min(distinct), ("child", (node, len(distinct) == 1))
-
-
-class VerdictsFn(beam.DoFn):
-    """A node with what points at it: a converged child (one parent, which is a root) is dropped."""
-
-    def __init__(self, dataset: str) -> None:
-        self.dataset = dataset
-        self.funnel = Funnel()
-
-    def process(self, element: tuple[Label, Iterable[tuple[str, Any]]]) -> Iterator[str]:
-        _, entries = element
-        entries = list(entries)
-        is_root = not any(kind == "parent" for kind, _ in entries)
-        children = [value for kind, value in entries if kind == "child"]
-        if is_root and children:
-            self.funnel.count(self.dataset, STAGE, "info:clusters")
-            self.funnel.count(self.dataset, STAGE, f"info:cluster_size:{cluster_size_label(1 + len(children))}")
-        for (_, child_id), single_parent in children:
-            if is_root and single_parent:
-                yield child_id
-            else:
-                self.funnel.count(self.dataset, STAGE, "info:unconverged")
+    def process(self, element: tuple[int, Iterable[Packed]]) -> Iterator[tuple[int, Packed]]:
+        pairs: dict[Edge, bool] = {}
+        for _, ((larger, smaller), duplicate) in entries(element[1]):
+            pairs[(tuple(larger), tuple(smaller))] = duplicate
+        components = UnionFind()
+        for (larger, smaller), duplicate in pairs.items():
+            if duplicate:
+                components.union(larger, smaller)
+        self.funnel.count(self.dataset, STAGE, "info:candidate_pairs", len(pairs))
+        if self.verify:
+            self.funnel.count(self.dataset, STAGE, "info:verified_duplicates", sum(pairs.values()))
+        sizes: dict[Label, int] = {}
+        for node in list(components.parent):
+            root = components.root(node)
+            sizes[root] = sizes.get(root, 1) + 1
+            self.packer.add(bucket(node[1], PARTITIONS), entry_line(node[1], None))
+        self.funnel.count(self.dataset, STAGE, "info:clusters", len(sizes))
+        for size in sizes.values():
+            self.funnel.count(self.dataset, STAGE, f"info:cluster_size:{cluster_size_label(size)}")
+        yield from self.packer.flush()
 
 
 class ApplyVerdictsFn(beam.DoFn):
+    """One id partition: its dropped ids and its records -> each record kept or dropped."""
+
     def __init__(self, dataset: str) -> None:
         self.dataset = dataset
         self.funnel = Funnel()
 
-    def process(self, element: tuple[str, dict[str, list[Any]]]) -> Iterator[Any]:
+    def process(self, element: tuple[int, dict[str, list[Packed]]]) -> Iterator[Any]:
         _, joined = element
-        reason = REASON if joined["drop"] else None
-        for record in joined["records"]:
-            yield counted_verdict(self.funnel, self.dataset, STAGE, record, reason)
-
-
-class ConnectedComponents(beam.PTransform):
-    """Edges -> the ids to drop: every node of a converged component except its smallest."""
-
-    def __init__(self, dataset: str, max_rounds: int) -> None:
-        super().__init__()
-        self.dataset = dataset
-        self.max_rounds = max_rounds
-
-    def expand(self, edges: beam.PCollection) -> beam.PCollection:
-        for i in range(self.max_rounds):
-            edges = (
-                edges
-                | f"both directions {i}" >> beam.FlatMap(both_directions)
-                | f"neighbourhoods {i}" >> beam.GroupByKey()
-                | f"large star {i}" >> beam.FlatMap(large_star)
-                | f"toward smaller {i}" >> beam.Map(toward_smaller)
-                | f"smaller neighbours {i}" >> beam.GroupByKey()
-                | f"small star {i}" >> beam.FlatMap(small_star)
-            )
-        return (
-            edges
-            | "parents" >> beam.GroupByKey()
-            | "parent and child entries" >> beam.ParDo(ParentsFn())
-            | "entries per node" >> beam.GroupByKey()
-            | "verdicts" >> beam.ParDo(VerdictsFn(self.dataset))
-        )
+        drop = {split_entry(line)[0] for line in entry_lines(joined["drop"])}
+        for line in entry_lines(joined["records"]):
+            record_id, item = split_entry(line)
+            yield counted_verdict(self.funnel, self.dataset, STAGE, decode_item(item), REASON if record_id in drop else None)
 
 
 class NearDedup(beam.PTransform):
@@ -274,7 +265,7 @@ class NearDedup(beam.PTransform):
             | "batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=config.batch_size)
             | "sketch" >> beam.ParDo(SketchFn(dataset, config, self.bands, self.rows)).with_outputs(FINGERPRINTS, main="bands")
         )
-        buckets = sketched.bands | "buckets" >> beam.GroupByKey()
+        buckets = sketched.bands | "group bands" >> beam.GroupByKey() | "buckets" >> beam.FlatMap(band_buckets)
         if config.verify:
             members = buckets | "bucket memberships" >> beam.FlatMap(bucket_memberships)
             pairs = (
@@ -286,13 +277,16 @@ class NearDedup(beam.PTransform):
             )
         else:
             pairs = buckets | "star edges" >> beam.FlatMap(star_edges)
-        # A pair met in several bands is counted and linked once.
-        edges = pairs | "distinct pairs" >> beam.Distinct() | "count pairs" >> beam.ParDo(CountPairsFn(dataset, config.verify))
-        drop_ids = edges | "components" >> ConnectedComponents(dataset, config.max_rounds)
+        drop_ids = (
+            pairs
+            | "pack pairs" >> pack_into(dataset, STAGE, lambda pair: (0, 0))
+            | "all pairs" >> beam.GroupByKey()
+            | "components" >> beam.ParDo(ComponentsFn(dataset, config.verify))
+        )
         outputs = (
             {
-                "records": records | "key by id" >> beam.Map(lambda record: (record["id"], record)),
-                "drop": drop_ids | "key drops" >> beam.Map(lambda record_id: (record_id, True)),
+                "records": records | "pack by id" >> pack_into(dataset, STAGE, lambda record: (bucket(record["id"], PARTITIONS), record["id"])),
+                "drop": drop_ids,
             }
             | "join verdicts" >> beam.CoGroupByKey()
             | "apply verdicts" >> beam.ParDo(ApplyVerdictsFn(dataset)).with_outputs(DROPPED, main="kept")

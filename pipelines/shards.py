@@ -17,11 +17,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipelines.funnel import Funnel
+from pipelines.packed import GroupIntoBuckets, Packed, decode_item, entry_lines, split_entry
 from schemas.manifest import COUNTS, MANIFEST, SHARD_PATTERN, Manifest, ShardInfo
-from schemas.record import PairRecord, encode_record, records_to_table
+from schemas.record import record_id, records_to_table
+from schemas.stages import WRITE
 from storage.builds import write_shard
 from storage.files import join, write_atomically, write_bytes, write_text
-from text.hashing import bucket
 
 
 def shard_name(prefix: str, index: int) -> str:
@@ -29,66 +30,69 @@ def shard_name(prefix: str, index: int) -> str:
 
 
 class WriteShardFn(beam.DoFn):
-    """Writes one shard from its group of items, sorted; with ``dataset`` set, also drops repeated ids."""
+    """Writes one shard from its packed entries, sorted by ``sort_key`` (None: by the entry keys, the ids);
+    with ``unique_ids``, also drops repeated ids and counts the write stage."""
 
-    def __init__(self, folder: str, prefix: str, level: int, sort_key: Callable[[Any], Any], dataset: str | None, parquet: bool) -> None:
+    def __init__(self, folder: str, prefix: str, level: int, sort_key: Callable[[Any], Any] | None, dataset: str,
+                 unique_ids: bool, parquet: bool) -> None:
         self.folder = folder
         self.prefix = prefix
         self.level = level
         self.sort_key = sort_key
         self.dataset = dataset
+        self.unique_ids = unique_ids
         self.parquet = parquet
         self.funnel = Funnel()
 
-    def process(self, element: tuple[int, Iterable[Any]]) -> Iterator[ShardInfo]:
-        index, items = element
-        ordered = sorted(items, key=self.sort_key)
-        if self.dataset is not None:
-            ordered = list(self._unique_ids(ordered, self.dataset))
+    def process(self, element: tuple[int, Iterable[Packed]]) -> Iterator[ShardInfo]:
+        index, batches = element
+        items = [split_entry(line) for line in entry_lines(batches)]
+        sort_key = self.sort_key
+        # The item's bytes break ties, so equal keys come out in the same order on every run.
+        ordered = sorted(items) if sort_key is None else sorted(items, key=lambda entry: (sort_key(decode_item(entry[1])), entry[1]))
+        if self.unique_ids:
+            ordered = list(self._unique_ids(ordered))
         name = shard_name(self.prefix, index)
         info = write_atomically(
             join(self.folder, name),
-            lambda stream: write_shard(stream, (encode_record(item) for item in ordered), name, self.level),
+            lambda stream: write_shard(stream, (item for _, item in ordered), name, self.level),
         )
         if self.parquet:
             buffer = pa.BufferOutputStream()
-            pq.write_table(records_to_table(ordered), buffer, compression="zstd")
+            pq.write_table(records_to_table([decode_item(item) for _, item in ordered]), buffer, compression="zstd")
             data = buffer.getvalue().to_pybytes()
             write_bytes(join(self.folder, name.replace(".jsonl.zst", ".parquet")), data)
         yield info
 
-    def _unique_ids(self, records: list[PairRecord], dataset: str) -> Iterator[PairRecord]:
+    def _unique_ids(self, records: list[tuple[str, bytes]]) -> Iterator[tuple[str, bytes]]:
         previous = None
-        for record in records:
-            self.funnel.count(dataset, "write", "in")
-            if record["id"] == previous:
-                self.funnel.count(dataset, "write", "dropped:duplicate_id")
+        for identifier, item in records:
+            self.funnel.count(self.dataset, WRITE, "in")
+            if identifier == previous:
+                self.funnel.count(self.dataset, WRITE, "dropped:duplicate_id")
                 continue
-            previous = record["id"]
-            self.funnel.count(dataset, "write", "kept")
-            yield record
+            previous = identifier
+            self.funnel.count(self.dataset, WRITE, "kept")
+            yield identifier, item
 
 
 class WriteShards(beam.PTransform):
-    """Items -> about ``per_shard`` items per file in ``folder``; outputs each file's ``ShardInfo``."""
+    """Items -> about ``per_shard`` items per file in ``folder``, an item's file from a hash of ``key(item)``;
+    outputs each file's ``ShardInfo``. The items cross the shuffle packed; ``dataset`` is whose books count them."""
 
     def __init__(self, folder: str, prefix: str, per_shard: int, level: int, key: Callable[[Any], str],
-                 sort_key: Callable[[Any], Any], dataset: str | None = None, parquet: bool = False) -> None:
+                 sort_key: Callable[[Any], Any] | None, dataset: str, unique_ids: bool = False, parquet: bool = False) -> None:
         super().__init__()
         self.per_shard = per_shard
         self.key = key
-        self.write_fn = WriteShardFn(folder, prefix, level, sort_key, dataset, parquet)
+        self.dataset = dataset
+        self.write_fn = WriteShardFn(folder, prefix, level, sort_key, dataset, unique_ids, parquet)
 
     def expand(self, items: beam.PCollection) -> beam.PCollection:
-        total = items | "count" >> beam.combiners.Count.Globally()
-        per_shard, key = self.per_shard, self.key
+        per_shard = self.per_shard
         return (
             items
-            | "assign shard" >> beam.Map(
-                lambda item, n: (bucket(key(item), max(1, math.ceil(n / per_shard))), item),
-                n=beam.pvalue.AsSingleton(total),
-            )
-            | "group shard" >> beam.GroupByKey()
+            | "assign shard" >> GroupIntoBuckets(self.dataset, WRITE, self.key, lambda total: max(1, math.ceil(total / per_shard)))
             | "write shard" >> beam.ParDo(self.write_fn)
         )
 
@@ -124,14 +128,10 @@ class WriteDataset(beam.PTransform):
         return (
             records
             | "shards" >> WriteShards(self.folder, "shard", self.records_per_shard, self.zstd_level,
-                                      key=record_id, sort_key=record_id, dataset=self.dataset, parquet=self.parquet)
+                                      key=record_id, sort_key=None, dataset=self.dataset, unique_ids=True, parquet=self.parquet)
             | "collect shards" >> beam.combiners.ToList()
             | "manifest" >> beam.ParDo(WriteManifestFn(self.folder, dict(self.manifest_fields)))
         )
-
-
-def record_id(record: PairRecord) -> str:
-    return record["id"]
 
 
 def rejected_order(row: dict[str, Any]) -> tuple[str, str, str]:

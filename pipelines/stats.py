@@ -43,6 +43,10 @@ class SummarizeFn(beam.CombineFn):
         return accumulator
 
 
+def merge_summaries(summaries: Iterable[dict[str, Summary]]) -> dict[str, Summary]:
+    return SummarizeFn().merge_accumulators(summaries)
+
+
 def write_stats(groups: dict[str, Summary], path: str, dataset: str) -> str:
     document = stats_document(dataset, groups)
     write_json(path, document)
@@ -67,12 +71,17 @@ class CollectStats(beam.PTransform):
 
     def expand(self, inputs: tuple[beam.PCollection, ...]) -> beam.PCollection:
         kept, *dropped = inputs
-        grouped = [kept | "group kept" >> beam.Map(lambda record: (KEPT, record))]
-        grouped += [items | f"group dropped {i}" >> beam.Map(dropped_group) for i, items in enumerate(dropped)]
+        # Each input is summarised where it is made; only the small summaries meet (a Flatten of the
+        # records themselves would hold every record in the local runner's memory).
+        summaries = [kept | "group kept" >> beam.Map(lambda record: (KEPT, record)) | "summarize kept" >> beam.CombineGlobally(SummarizeFn())]
+        summaries += [
+            items | f"group dropped {i}" >> beam.Map(dropped_group) | f"summarize dropped {i}" >> beam.CombineGlobally(SummarizeFn())
+            for i, items in enumerate(dropped)
+        ]
         return (
-            grouped
-            | "all groups" >> beam.Flatten()
-            | "summarize" >> beam.CombineGlobally(SummarizeFn())
+            summaries
+            | "all summaries" >> beam.Flatten()
+            | "summarize" >> beam.CombineGlobally(merge_summaries)
             | "write" >> beam.Map(write_stats, self.path, self.dataset)
         )
 

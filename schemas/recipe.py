@@ -70,7 +70,6 @@ class MinHashConfig:
     rows: int | None = setting(None, check=positive, help="LSH rows per band")
     verify: bool = setting(False, help="check candidate pairs' exact Jaccard to remove LSH false positives (the default bands then favour recall)")
     keep: Literal["smallest_id", "highest_score"] = setting("smallest_id", help="which record of a cluster survives")
-    max_rounds: int = setting(20, check=positive, help="bound on connected-component rounds")
     batch_size: int = setting(1024, check=positive, help="records per batched signature computation")
 
 

@@ -89,6 +89,10 @@ def dropped(record: PairRecord, stage: str, reason: str) -> DroppedRecord:
     return {"stage": stage, "reason": reason, "record": record}
 
 
+def record_id(record: PairRecord) -> str:
+    return record["id"]
+
+
 def encode_record(record: Any) -> bytes:
     """One JSON line of a shard file, keys sorted, so that equal records give equal bytes."""
     return json.dumps(record, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8") + b"\n"

@@ -14,7 +14,7 @@ from filters.minhash import (
     MinHasher,
     Scheme,
     ShingleHash,
-    band_keys,
+    band_hashes,
     jaccard,
     lsh_parameters,
     optimal_bands,
@@ -142,16 +142,22 @@ def test_lsh_parameters() -> None:
         lsh_parameters(0.8, 128, 20, 8)
 
 
-def test_band_keys() -> None:
+def test_band_hashes() -> None:
     text = "one two three four five six seven eight nine ten eleven twelve"
     edited = text.replace("twelve", "dozen")
-    sketches = MinHasher(128, 1, ngram=2).sketch([text, text.upper(), edited, "", "unrelated words entirely here"])
-    keys = band_keys(sketches, 32, 4)
-    assert len(keys[0]) == 32 and keys[0] == keys[1]
-    assert keys[0][5][:2] == (5).to_bytes(2, "big") and len(keys[0][5]) == 2 + 4 * 4
-    assert set(keys[0]) & set(keys[2])  # Jaccard 10/12: shares some band at 32 x 4
-    assert keys[3] == []
-    assert not set(keys[0]) & set(keys[4])
+    sketches = MinHasher(128, 1, ngram=2).sketch([text, text.upper(), edited, "unrelated words entirely here"])
+    hashes = band_hashes(sketches, 32, 4)
+    assert hashes.shape == (4, 32) and hashes.dtype == np.uint64
+    assert (hashes[0] == hashes[1]).all()
+    rows_equal = (sketches.signatures[0, :128].reshape(32, 4) == sketches.signatures[2, :128].reshape(32, 4)).all(axis=1)
+    assert rows_equal.any() and not rows_equal.all()  # Jaccard 10/12 shares some bands at 32 x 4
+    assert ((hashes[0] == hashes[2]) == rows_equal).all()  # a band's hash is equal exactly where its rows are
+    assert not set(hashes[0].tolist()) & set(hashes[3].tolist())
+    assert len(set(hashes[0].tolist())) == 32  # equal rows in two bands still give two hashes
+    same_rows = sketches.signatures.copy()
+    same_rows[:, 4:8] = same_rows[:, 0:4]
+    copied = band_hashes(type(sketches)(same_rows, sketches.empty, None), 32, 4)
+    assert copied[0, 0] != copied[0, 1]
 
 
 @pytest.mark.parametrize("shingle_hash", ["sha1", "murmur3"])
@@ -174,7 +180,7 @@ def test_batches_without_shingles() -> None:
     blank = hasher.sketch(["", "?!"], fingerprints=True)
     assert (blank.signatures == 0xFFFFFFFF).all() and blank.empty.all()
     assert [len(f) for f in blank.fingerprints or []] == [0, 0]
-    assert band_keys(blank, 4, 4) == [[], []]
+    assert band_hashes(blank, 4, 4).shape == (2, 4)
 
 
 def test_kernels_compile_where_no_cache_location_is_writable(monkeypatch: pytest.MonkeyPatch) -> None:

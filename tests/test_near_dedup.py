@@ -10,7 +10,8 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from filters.minhash import MinHasher, ShingleHash, jaccard, shingles
 from pipelines.funnel import counter_values
-from pipelines.near_dedup import ConnectedComponents, NearDedup, score_order
+from pipelines.near_dedup import ComponentsFn, NearDedup, score_order
+from pipelines.packed import entry_lines, pack_into, split_entry
 from schemas.recipe import MinHashConfig
 from schemas.record import PairRecord, new_record
 
@@ -33,7 +34,6 @@ def record(key: str, document: str, score: float | None = None) -> PairRecord:
     return new_record("d", key, f"question {key}", document, file="f", row=0, **meta)
 
 
-# Tests whose graphs are a few stars use max_rounds=4 (large/small-star settles a star in two rounds).
 def run_stage(records: list[PairRecord], config: MinHashConfig, kept: list[str], reshuffle: bool = False) -> dict[str, int]:
     """Run NearDedup on the local runner, assert the kept keys (the rest dropped as near_duplicate); return counters."""
     pipeline = beam.Pipeline(runner="FnApiRunner")
@@ -75,7 +75,7 @@ def test_planted_near_duplicates_are_dropped(corpus: dict[str, Any], shingle_has
 
 def test_result_does_not_depend_on_batches_or_order(corpus: dict[str, Any]) -> None:
     for batch_size in (1, 3):
-        run_stage(list(reversed(corpus["records"])), MinHashConfig(batch_size=batch_size, max_rounds=4), corpus["kept"], reshuffle=True)
+        run_stage(list(reversed(corpus["records"])), MinHashConfig(batch_size=batch_size), corpus["kept"], reshuffle=True)
 
 
 @pytest.mark.parametrize("shingle_hash", ["sha1", "murmur3"])
@@ -93,7 +93,7 @@ def test_chain_is_removed_transitively_with_verification(shingle_hash: ShingleHa
     unrelated = " ".join(words(rng, 200))
     records = [record("a", a), record("b", b), record("c", c), record("x", unrelated)]
     # 42 bands of 3 rows put all three pairs in some bucket; verification rejects A-C.
-    config = MinHashConfig(verify=True, bands=42, rows=3, max_rounds=4, shingle_hash=shingle_hash)
+    config = MinHashConfig(verify=True, bands=42, rows=3, shingle_hash=shingle_hash)
     counters = run_stage(records, config, ["a", "x"])
     assert counters["info:verified_duplicates"] == 2  # distinct pairs: A-B and B-C
     assert counters["info:candidate_pairs"] == 3
@@ -108,16 +108,16 @@ def test_verification_removes_false_candidates() -> None:
     assert 0.2 < len(shared) / len(set(shingles(a, 5)) | set(shingles(half_changed, 5))) < 0.5
     records = [record("a", a), record("b", half_changed)]
     # With 128 bands of one row nearly any overlap is a candidate; only verification keeps both.
-    run_stage(records, MinHashConfig(bands=128, rows=1, max_rounds=4), ["a"])
-    run_stage(records, MinHashConfig(bands=128, rows=1, verify=True, max_rounds=4), ["a", "b"])
+    run_stage(records, MinHashConfig(bands=128, rows=1), ["a"])
+    run_stage(records, MinHashConfig(bands=128, rows=1, verify=True), ["a", "b"])
 
 
 def test_highest_score_is_kept_with_ties_to_the_smallest_id() -> None:
     rng = random.Random(13)
     text = " ".join(words(rng, 80))
     records = [record("1", text, 2.0), record("2", text, 7.5), record("3", text, 7.5), record("4", text), record("5", text, -1.0)]
-    run_stage(records, MinHashConfig(keep="highest_score", max_rounds=4), ["2"])
-    run_stage(records, MinHashConfig(max_rounds=4), ["1"])
+    run_stage(records, MinHashConfig(keep="highest_score"), ["2"])
+    run_stage(records, MinHashConfig(), ["1"])
 
 
 def test_score_order_sorts_highest_first() -> None:
@@ -129,7 +129,7 @@ def test_score_order_sorts_highest_first() -> None:
 
 def test_empty_texts_are_never_near_duplicates() -> None:
     records = [record("1", ""), record("2", ""), record("3", "?!")]
-    counters = run_stage(records, MinHashConfig(max_rounds=4), ["1", "2", "3"])
+    counters = run_stage(records, MinHashConfig(), ["1", "2", "3"])
     assert "info:candidate_pairs" not in counters
 
 
@@ -137,9 +137,18 @@ def label(n: int) -> tuple[str, str]:
     return ("", f"n{n:04d}")
 
 
-def components_drops(edges: list[tuple[int, int]], max_rounds: int, expected: list[str]) -> dict[str, int]:
+def components_drops(edges: list[tuple[int, int]], expected: list[str], verify: bool = False, refuted: frozenset[tuple[int, int]] = frozenset()) -> dict[str, int]:
+    """Run ComponentsFn on candidate pairs (``refuted`` ones not duplicates) as NearDedup does; assert the dropped ids."""
+    pairs = [((label(max(u, v)), label(min(u, v))), (u, v) not in refuted) for u, v in edges]
     pipeline = beam.Pipeline(runner="FnApiRunner")
-    drops = pipeline | beam.Create([(label(u), label(v)) for u, v in edges]) | ConnectedComponents("d", max_rounds)
+    drops = (
+        pipeline
+        | beam.Create(pairs)
+        | pack_into("d", "near_dedup", lambda pair: (0, 0))
+        | beam.GroupByKey()
+        | beam.ParDo(ComponentsFn("d", verify))
+        | beam.FlatMap(lambda element: [split_entry(line)[0] for line in entry_lines([element[1]])])
+    )
     assert_that(drops, equal_to(expected))
     result = pipeline.run()
     result.wait_until_finish()
@@ -166,25 +175,17 @@ def test_connected_components_match_union_find() -> None:
     edges = list(itertools.pairwise(path))
     edges += [(rng.randrange(300), rng.randrange(300)) for _ in range(250)]
     edges = [(u, v) for u, v in edges if u != v]
-    counters = components_drops(edges, 20, reference_drops(edges))
-    assert "info:unconverged" not in counters
+    edges += edges[:40]  # a pair met in several bands is counted once
+    expected = reference_drops(edges)
+    counters = components_drops(edges, expected)
+    distinct = {(max(u, v), min(u, v)) for u, v in edges}
+    assert counters["info:candidate_pairs"] == len(distinct)
+    assert counters["info:clusters"] == len({label(n) for u, v in edges for n in (u, v)}) - len(expected)
+    assert "info:verified_duplicates" not in counters
 
 
-def check_partial_drops(lists: list[list[str]]) -> None:
-    """The smallest node is never dropped, and whatever is not known to be settled is kept."""
-    (dropped,) = lists
-    if label(0)[1] in dropped or len(dropped) >= 63:
-        raise AssertionError(f"an unconverged chain dropped {len(dropped)} nodes: {sorted(dropped)[:5]}...")
-
-
-def test_too_few_rounds_keep_unconverged_nodes_and_count_them() -> None:
-    rng = random.Random(19)
-    path = rng.sample(range(64), 64)
-    edges = list(itertools.pairwise(path))
-    pipeline = beam.Pipeline(runner="FnApiRunner")
-    drops = pipeline | beam.Create([(label(u), label(v)) for u, v in edges]) | ConnectedComponents("d", 1)
-    assert_that(drops | beam.combiners.ToList(), check_partial_drops)
-    result = pipeline.run()
-    result.wait_until_finish()
-    counters = {name.split("|", 2)[2]: value for name, value in counter_values(result).items()}
-    assert counters["info:unconverged"] > 0
+def test_refuted_pairs_link_nothing() -> None:
+    edges = [(1, 2), (2, 3), (5, 6)]
+    counters = components_drops(edges, [label(2)[1]], verify=True, refuted=frozenset({(2, 3), (5, 6)}))
+    assert counters["info:candidate_pairs"] == 3 and counters["info:verified_duplicates"] == 1
+    assert counters["info:clusters"] == 1 and counters["info:cluster_size:2"] == 1
