@@ -137,7 +137,8 @@ def label(n: int) -> tuple[str, str]:
     return ("", f"n{n:04d}")
 
 
-def components_drops(edges: list[tuple[int, int]], expected: list[str], verify: bool = False, refuted: frozenset[tuple[int, int]] = frozenset()) -> dict[str, int]:
+def components_drops(edges: list[tuple[int, int]], expected: list[str], verify: bool = False,
+                     refuted: frozenset[tuple[int, int]] = frozenset()) -> dict[str, int]:
     """Run ComponentsFn on candidate pairs (``refuted`` ones not duplicates) as NearDedup does; assert the dropped ids."""
     pairs = [((label(max(u, v)), label(min(u, v))), (u, v) not in refuted) for u, v in edges]
     pipeline = beam.Pipeline(runner="FnApiRunner")
