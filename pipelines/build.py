@@ -8,6 +8,7 @@ rejected rows go to ``OUT/_rejected/<dataset>``, dropped ones (all or a sample p
 from __future__ import annotations
 
 import functools
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -22,6 +23,7 @@ from pipelines.exact_dedup import ExactDedup
 from pipelines.funnel import build_funnel, read_counters
 from pipelines.near_dedup import NearDedup
 from pipelines.options import make_pipeline, pipeline_options
+from pipelines.packed import shuffled_bytes
 from pipelines.shards import WriteDataset, WriteShards, dropped_key, dropped_order, rejected_key, rejected_order
 from pipelines.sources import SOURCES
 from pipelines.sources.base import Source, match_paths
@@ -181,33 +183,40 @@ def prepare_output(recipe: Recipe, overwrite: bool, datasets: list[str], fingerp
 
 
 def run_datasets(recipe: Recipe, beam_args: list[str], overwrite: bool, datasets: list[str],
-                 fingerprint: Callable[[str], str], add: Callable[[beam.Pipeline, str], None]) -> tuple[dict[str, Any], float, str | None]:
+                 fingerprint: Callable[[str], str], add: Callable[[beam.Pipeline, str], None],
+                 one_at_a_time: bool = False) -> tuple[dict[str, Any], float, str | None]:
     """What build and mine share once their inputs are checked: prepare the output folder, add each
-    dataset to build to one pipeline (``add(pipeline, dataset)``), run it, and return each dataset's
-    funnel (in ``datasets`` order), the seconds the run took and which counter values its books used
-    (``committed`` or ``attempted``, also each entry's ``metrics``; None when nothing was run).
+    dataset to build to one pipeline (``add(pipeline, dataset)``), or to one pipeline each, run one after
+    another, with ``one_at_a_time``; return each dataset's funnel (in ``datasets`` order), the seconds the
+    runs took and which counter values their books used (``committed`` or ``attempted``, also each entry's
+    ``metrics``; None when nothing was run).
 
     A dataset whose books do not balance is withheld. Each funnel is also kept in
-    ``OUT/_funnel/<dataset>.json``, so a rerun that skips complete datasets still reports theirs.
+    ``OUT/_funnel/<dataset>.json``, so a rerun that skips complete datasets still reports theirs, and a
+    build one dataset at a time that is interrupted keeps the datasets it finished.
     """
     pipeline_options(beam_args)  # unknown flags stop here, before the output folder is touched
     to_build = prepare_output(recipe, overwrite, datasets, fingerprint)
     started = time.time()
     funnel: dict[str, Any] = {}
     metrics: str | None = None
-    if to_build:
+    runs = [[dataset] for dataset in to_build] if one_at_a_time else [to_build] if to_build else []
+    for i, run in enumerate(runs, 1):
+        if one_at_a_time:
+            print(f"pairmill: dataset {i} of {len(runs)}: {run[0]}", file=sys.stderr, flush=True)
         pipeline = make_pipeline(beam_args)
-        for dataset in to_build:
+        for dataset in run:
             add(pipeline, dataset)
         result = pipeline.run()
         result.wait_until_finish()
         counters, metrics = read_counters(result)
-        funnel = build_funnel(counters, to_build)
-        seconds = stage_seconds(result, to_build)
-        for dataset, entry in funnel.items():
+        seconds, shuffled = stage_seconds(result, run), shuffled_bytes(result, run)
+        for dataset, entry in build_funnel(counters, run).items():
             entry["stage_seconds"] = seconds.get(dataset, {})
+            entry["shuffled_bytes"] = shuffled[dataset]
             entry["metrics"] = metrics
             write_funnel(recipe.output, dataset, entry)
+            funnel[dataset] = entry
             if not entry["balanced"]:
                 withhold(dataset_folder(recipe.output, dataset))
     for dataset in datasets:
@@ -224,8 +233,8 @@ def filters_in_use(recipe: Recipe) -> dict[str, FiltersConfig]:
     return used
 
 
-def run_build(recipe: Recipe, beam_args: list[str], overwrite: bool = False) -> dict[str, Any]:
-    """Run the build pipeline and return the funnel report (``OUT/report.json``)."""
+def run_build(recipe: Recipe, beam_args: list[str], overwrite: bool = False, one_at_a_time: bool = False) -> dict[str, Any]:
+    """Run the build pipeline (one per dataset with ``one_at_a_time``) and return the funnel report (``OUT/report.json``)."""
     used = filters_in_use(recipe)
     for where, filters in used.items():  # a missing package or model stops here, not in every worker
         if filters.consistency is not None:
@@ -237,7 +246,7 @@ def run_build(recipe: Recipe, beam_args: list[str], overwrite: bool = False) -> 
         # Workers check at first use; a broken fastText binding here stops in one line, before the output is touched.
         check_binding()
     funnel, seconds, metrics = run_datasets(recipe, beam_args, overwrite, recipe.datasets, recipe.dataset_fingerprint,
-                                            lambda pipeline, dataset: add_dataset(pipeline, recipe, sources[dataset]))
+                                            lambda pipeline, dataset: add_dataset(pipeline, recipe, sources[dataset]), one_at_a_time)
     return {
         "command": "build",
         "recipe": recipe.path,

@@ -46,7 +46,7 @@ def command_build(args: argparse.Namespace, beam_args: list[str]) -> int:
     if args.dry_run:
         print(format_plan(recipe))
         return 0
-    report = run_build(recipe, beam_args, overwrite=args.overwrite)
+    report = run_build(recipe, beam_args, overwrite=args.overwrite, one_at_a_time=args.one_dataset_at_a_time)
     return finish_run(recipe.output, report, report)
 
 
@@ -56,7 +56,7 @@ def command_mine(args: argparse.Namespace, beam_args: list[str]) -> int:
     from storage.configs import load_recipe
 
     recipe = load_recipe(args.recipe, output=args.output)
-    mined = run_mine(recipe, beam_args, overwrite=args.overwrite)
+    mined = run_mine(recipe, beam_args, overwrite=args.overwrite, one_at_a_time=args.one_dataset_at_a_time)
     return finish_run(recipe.output, mined, merge_mined(read_report(recipe.output), mined))
 
 
@@ -100,6 +100,10 @@ def command_demo(args: argparse.Namespace, beam_args: list[str]) -> int:
     return run_demo(args.output, args.seed, args.scale, args.train_steps)
 
 
+ONE_AT_A_TIME_HELP = ("run one pipeline per dataset, one after another: the local runner then holds one dataset's "
+                      "shuffles in memory at a time, not the whole recipe's (README, 'Memory and the local runner')")
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pairmill",
@@ -115,6 +119,7 @@ def make_parser() -> argparse.ArgumentParser:
     build.add_argument("recipe", help="YAML recipe file")
     build.add_argument("--output", help="output folder (overrides the recipe's output)")
     build.add_argument("--overwrite", action="store_true", help="replace datasets that already hold a complete build")
+    build.add_argument("--one-dataset-at-a-time", action="store_true", help=ONE_AT_A_TIME_HELP)
     build.add_argument("--dry-run", action="store_true",
                        help="validate the recipe and print the plan (sources, stages, expected counts) without reading data")
     build.set_defaults(run=command_build, beam=True)
@@ -126,6 +131,7 @@ def make_parser() -> argparse.ArgumentParser:
     mine.add_argument("recipe", help="YAML recipe file with a mining block")
     mine.add_argument("--output", help="output folder holding the built datasets (overrides the recipe's output)")
     mine.add_argument("--overwrite", action="store_true", help="replace mined datasets that already hold a complete build")
+    mine.add_argument("--one-dataset-at-a-time", action="store_true", help=ONE_AT_A_TIME_HELP)
     mine.set_defaults(run=command_mine, beam=True)
 
     train = commands.add_parser("train", help="the bundled contrastive trainer (torchrun for several GPUs)",

@@ -388,7 +388,7 @@ def mined_fingerprint(recipe: Recipe, dataset: str) -> str:
     return hashlib.sha256(content.encode()).hexdigest()
 
 
-def run_mine(recipe: Recipe, beam_args: list[str], overwrite: bool = False) -> dict[str, Any]:
+def run_mine(recipe: Recipe, beam_args: list[str], overwrite: bool = False, one_at_a_time: bool = False) -> dict[str, Any]:
     """Mine every dataset the recipe's ``mining`` block names; return the funnel of the mined datasets."""
     config = recipe.mining
     if config is None:
@@ -409,6 +409,7 @@ def run_mine(recipe: Recipe, beam_args: list[str], overwrite: bool = False) -> d
     funnel, seconds, metrics = run_datasets(
         recipe, beam_args, overwrite, list(names), lambda name: mined_fingerprint(recipe, names[name]),
         lambda pipeline, name: add_mined_dataset(pipeline, recipe, names[name], config, manifests[names[name]]),
+        one_at_a_time,
     )
     return {"command": "mine", "recipe": recipe.path, "output": recipe.output, "seconds": seconds, "metrics": metrics,
             "datasets": funnel, "mined": list(names), "balanced": all(e["balanced"] for e in funnel.values())}

@@ -31,7 +31,7 @@ from apache_beam.transforms.window import GlobalWindows
 from filters.minhash import MinHasher, band_hashes, jaccard, lsh_parameters, shingle_text
 from pipelines.exact_dedup import PARTITIONS
 from pipelines.funnel import Funnel
-from pipelines.packed import FLUSH_BYTES, SHUFFLED_BYTES, ZSTD_LEVEL, Packed, Packer, decode_item, entries, entry_line, entry_lines, pack_into, split_entry
+from pipelines.packed import FLUSH_BYTES, ZSTD_LEVEL, Packed, Packer, ShuffledBytes, decode_item, entries, entry_line, entry_lines, pack_into, split_entry
 from pipelines.stages import DROPPED, StageOutput, counted_verdict
 from schemas.recipe import MinHashConfig
 from schemas.record import PairRecord
@@ -72,6 +72,7 @@ class SketchFn(beam.DoFn):
         self.bands = bands
         self.rows = rows
         self.funnel = Funnel()
+        self.shuffled = ShuffledBytes(dataset, STAGE)
 
     def setup(self) -> None:
         c = self.config
@@ -109,7 +110,7 @@ class SketchFn(beam.DoFn):
         compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
         for partition, (hashes, lines) in self.held.items():
             batch = (np.concatenate(hashes).tobytes(), compressor.compress(b"".join(lines)))
-            self.funnel.count(self.dataset, STAGE, SHUFFLED_BYTES, len(batch[0]) + len(batch[1]))
+            self.shuffled.add(len(batch[0]) + len(batch[1]))
             yield partition, batch
         self.start_bundle()
 

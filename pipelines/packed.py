@@ -9,7 +9,9 @@ keys without decoding the items. Items are JSON-native (records, rejected rows, 
 encoded as shard lines are (``schemas.record.encode_record``: sorted keys, so the bytes are deterministic).
 
 ``PackFn`` sends each partition's batch on when it holds ``FLUSH_BYTES`` of lines in all and at the end
-of every bundle, and counts the compressed bytes it sent (``info:shuffled_bytes`` of its stage).
+of every bundle, and counts the compressed bytes it sent per dataset and stage: ``shuffled_bytes`` reads
+them from a finished run (each funnel entry's ``shuffled_bytes``). They are measurements, like stage
+seconds, not books: they vary a little with bundle boundaries.
 """
 from __future__ import annotations
 
@@ -20,9 +22,11 @@ from typing import Any
 
 import apache_beam as beam
 import zstandard
+from apache_beam.metrics import Metrics
+from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.transforms.window import GlobalWindows
 
-from pipelines.funnel import Funnel
+from pipelines.funnel import committed_value
 from schemas.record import encode_record
 from text.hashing import bucket
 
@@ -31,7 +35,7 @@ Partitioned = tuple[int, Packed]
 
 FLUSH_BYTES = 16 << 20  # lines a PackFn holds, over all partitions, before sending them on
 ZSTD_LEVEL = 1  # the cheapest level: these bytes live for one shuffle
-SHUFFLED_BYTES = "info:shuffled_bytes"
+SHUFFLE_NAMESPACE = "pairmill.shuffled_bytes"  # counters "<dataset>|<stage>"
 
 
 def encode_key(key: Any) -> bytes:
@@ -71,14 +75,36 @@ def entries(batches: Iterable[Packed]) -> Iterator[tuple[Any, Any]]:
         yield key, decode_item(item)
 
 
+class ShuffledBytes:
+    """The bytes one stage of one dataset sends through shuffles, as a Beam counter (created on first use)."""
+
+    def __init__(self, dataset: str, stage: str) -> None:
+        self.name = f"{dataset}|{stage}"
+        self.counter: Any = None
+
+    def add(self, size: int) -> None:
+        if self.counter is None:
+            self.counter = Metrics.counter(SHUFFLE_NAMESPACE, self.name)
+        self.counter.inc(size)
+
+
+def shuffled_bytes(result: Any, datasets: list[str]) -> dict[str, dict[str, int]]:
+    """{dataset: {stage: bytes}} a finished run sent through packed shuffles (committed values where kept)."""
+    found: dict[str, dict[str, int]] = {dataset: {} for dataset in datasets}
+    for metric in result.metrics().query(MetricsFilter().with_namespace(SHUFFLE_NAMESPACE))["counters"]:
+        dataset, _, stage = metric.key.metric.name.partition("|")
+        value = committed_value(metric)
+        if dataset in found:
+            found[dataset][stage] = found[dataset].get(stage, 0) + int((value if value is not None else metric.attempted) or 0)
+    return found
+
+
 class Packer:
     """Entry lines held per partition until ``FLUSH_BYTES``; ``flush`` gives the batches and counts their
     bytes under ``stage`` (not where ``stage`` is None: batches that wait for a count but cross no shuffle)."""
 
     def __init__(self, dataset: str, stage: str | None) -> None:
-        self.dataset = dataset
-        self.stage = stage
-        self.funnel = Funnel()
+        self.counter = None if stage is None else ShuffledBytes(dataset, stage)
         self.clear()
 
     def clear(self) -> None:
@@ -96,8 +122,8 @@ class Packer:
         self.clear()
         for partition, lines in held.items():
             batch = pack(lines)
-            if self.stage is not None:
-                self.funnel.count(self.dataset, self.stage, SHUFFLED_BYTES, len(batch[1]))
+            if self.counter is not None:
+                self.counter.add(len(batch[1]))
             yield partition, batch
 
 

@@ -271,3 +271,26 @@ def test_a_source_with_its_own_filters_runs_its_own_stages(tmp_path: Path, capsy
     assert stages == {"deduped": ["read", "clean", "exact_dedup", "write"], "kept_all": ["read", "clean", "write"]}
     assert report["datasets"]["deduped"]["written"] == GOOD
     assert report["datasets"]["kept_all"]["written"] == GOOD + 4  # the 3 duplicates and the identical pair stay
+
+
+def test_one_dataset_at_a_time_writes_what_one_pipeline_writes(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    corpus = str(planted_corpus(tmp_path))
+    raw = {
+        "output": str(tmp_path / "together"),
+        "sources": [{"dataset": name, "kind": "jsonl", "paths": [corpus], "fields": {"query": "title", "document": "text", "id": "id"}}
+                    for name in ("coffee", "tea")],
+        "filters": {"clean": {}, "dedup": {"exact": "pair"}},
+        "shards": {"records_per_shard": 16},
+    }
+    assert main(["build", write_recipe(tmp_path, raw), *FAST_RUNNER]) == 0
+    capsys.readouterr()
+    (tmp_path / "apart").mkdir()
+    apart = write_recipe(tmp_path / "apart", {**raw, "output": str(tmp_path / "apart" / "out")})
+    assert main(["build", apart, "--one-dataset-at-a-time", *FAST_RUNNER]) == 0
+    assert capsys.readouterr().err.splitlines() == ["pairmill: dataset 1 of 2: coffee", "pairmill: dataset 2 of 2: tea"]
+    together = json.loads((tmp_path / "together" / "report.json").read_text())["datasets"]
+    report = json.loads((tmp_path / "apart" / "out" / "report.json").read_text())
+    assert report["balanced"] and list(report["datasets"]) == ["coffee", "tea"]
+    for name in ("coffee", "tea"):
+        assert decompressed_shards(tmp_path / "apart" / "out" / name) == decompressed_shards(tmp_path / "together" / name)
+        assert report["datasets"][name]["stages"] == together[name]["stages"]
