@@ -72,7 +72,7 @@ class SketchFn(beam.DoFn):
         self.bands = bands
         self.rows = rows
         self.funnel = Funnel()
-        self.shuffled = ShuffledBytes(dataset, STAGE)
+        self.shuffled = ShuffledBytes(dataset, f"{STAGE}/bands")
 
     def setup(self) -> None:
         c = self.config
@@ -211,7 +211,7 @@ class ComponentsFn(beam.DoFn):
         self.dataset = dataset
         self.verify = verify
         self.funnel = Funnel()
-        self.packer = Packer(dataset, STAGE)
+        self.packer = Packer(dataset, f"{STAGE}/dropped ids")
 
     def process(self, element: tuple[int, Iterable[Packed]]) -> Iterator[tuple[int, Packed]]:
         pairs: dict[Edge, bool] = {}
@@ -280,13 +280,14 @@ class NearDedup(beam.PTransform):
             pairs = buckets | "star edges" >> beam.FlatMap(star_edges)
         drop_ids = (
             pairs
-            | "pack pairs" >> pack_into(dataset, STAGE, lambda pair: (0, 0))
+            | "pack pairs" >> pack_into(dataset, f"{STAGE}/pairs", lambda pair: (0, 0))
             | "all pairs" >> beam.GroupByKey()
             | "components" >> beam.ParDo(ComponentsFn(dataset, config.verify))
         )
         outputs = (
             {
-                "records": records | "pack by id" >> pack_into(dataset, STAGE, lambda record: (bucket(record["id"], PARTITIONS), record["id"])),
+                "records": records | "pack by id" >> pack_into(dataset, f"{STAGE}/records",
+                                                               lambda record: (bucket(record["id"], PARTITIONS), record["id"])),
                 "drop": drop_ids,
             }
             | "join verdicts" >> beam.CoGroupByKey()

@@ -9,8 +9,9 @@ keys without decoding the items. Items are JSON-native (records, rejected rows, 
 encoded as shard lines are (``schemas.record.encode_record``: sorted keys, so the bytes are deterministic).
 
 ``PackFn`` sends each partition's batch on when it holds ``FLUSH_BYTES`` of lines in all and at the end
-of every bundle, and counts the compressed bytes it sent per dataset and stage: ``shuffled_bytes`` reads
-them from a finished run (each funnel entry's ``shuffled_bytes``). They are measurements, like stage
+of every bundle, and counts the compressed bytes it sent per dataset and shuffle (a stage's name, with
+``/part`` where a stage has several): ``shuffled_bytes`` reads them from a finished run (each funnel
+entry's ``shuffled_bytes``). They are measurements, like stage
 seconds, not books: they vary a little with bundle boundaries.
 """
 from __future__ import annotations
@@ -76,7 +77,7 @@ def entries(batches: Iterable[Packed]) -> Iterator[tuple[Any, Any]]:
 
 
 class ShuffledBytes:
-    """The bytes one stage of one dataset sends through shuffles, as a Beam counter (created on first use)."""
+    """The bytes one shuffle of one dataset carries, as a Beam counter (created on first use)."""
 
     def __init__(self, dataset: str, stage: str) -> None:
         self.name = f"{dataset}|{stage}"
@@ -89,7 +90,7 @@ class ShuffledBytes:
 
 
 def shuffled_bytes(result: Any, datasets: list[str]) -> dict[str, dict[str, int]]:
-    """{dataset: {stage: bytes}} a finished run sent through packed shuffles (committed values where kept)."""
+    """{dataset: {shuffle: bytes}} a finished run sent through packed shuffles (committed values where kept)."""
     found: dict[str, dict[str, int]] = {dataset: {} for dataset in datasets}
     for metric in result.metrics().query(MetricsFilter().with_namespace(SHUFFLE_NAMESPACE))["counters"]:
         dataset, _, stage = metric.key.metric.name.partition("|")

@@ -86,13 +86,14 @@ class WriteShards(beam.PTransform):
         self.per_shard = per_shard
         self.key = key
         self.dataset = dataset
+        self.shuffle_name = WRITE if prefix == "shard" else f"{WRITE}/{prefix}"
         self.write_fn = WriteShardFn(folder, prefix, level, sort_key, dataset, unique_ids, parquet)
 
     def expand(self, items: beam.PCollection) -> beam.PCollection:
         per_shard = self.per_shard
         return (
             items
-            | "assign shard" >> GroupIntoBuckets(self.dataset, WRITE, self.key, lambda total: max(1, math.ceil(total / per_shard)))
+            | "assign shard" >> GroupIntoBuckets(self.dataset, self.shuffle_name, self.key, lambda total: max(1, math.ceil(total / per_shard)))
             | "write shard" >> beam.ParDo(self.write_fn)
         )
 
