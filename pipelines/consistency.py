@@ -15,7 +15,6 @@ from functools import partial
 
 import apache_beam as beam
 
-from filters.consistency import ConsistencyScorer, num_chunks
 from pipelines.packed import GroupIntoBuckets, Packed, decode_item, entry_lines, split_entry
 from pipelines.stages import DROPPED, FilterBatchFn, StageOutput
 from schemas.recipe import ConsistencyConfig
@@ -37,6 +36,9 @@ class ConsistencyFilter(beam.PTransform):
         self.config = config
 
     def expand(self, records: beam.PCollection) -> StageOutput:
+        # The scorer's module imports torch: only a launcher whose recipe runs this stage needs it.
+        from filters.consistency import ConsistencyScorer, num_chunks
+
         chunk_size = self.config.chunk_size
         outputs = (
             records

@@ -26,7 +26,8 @@ import apache_beam as beam
 import numpy as np
 import torch
 
-from embedding.models import check_model, get_teacher
+from embedding.models import get_teacher
+from embedding.names import check_model
 from embedding.search import merge_topk, topk_search
 from mining.negatives import (
     MINE_STAGE,

@@ -6,7 +6,7 @@
    are a star from its smallest label to the others, or with ``verify`` the pairs compared by exact
    Jaccard (each member against the earlier members it is not yet connected to within the bucket).
 3. All candidate pairs meet on one worker: they grow with the duplicates, not with the records (about
-   100 bytes each). It counts the distinct ones (info:candidate_pairs, info:verified_duplicates), joins
+   425 bytes each in memory). It counts the distinct ones (info:candidate_pairs, info:verified_duplicates), joins
    the duplicate ones into connected components with a union-find, and marks every node of a component
    but its smallest as dropped.
 4. Records and the dropped ids meet by id partition, both packed (pipelines/packed.py): the records of

@@ -16,7 +16,8 @@ import pytest
 import torch
 from apache_beam.testing.util import assert_that, equal_to
 
-from embedding.models import MINILM_MODEL, MINILM_PACKAGE, Teacher, get_teacher
+from embedding.models import Teacher, get_teacher
+from embedding.names import MINILM_MODEL, MINILM_PACKAGE
 from filters.consistency import INCONSISTENT, ConsistencyScorer
 from mining.negatives import FULL, mine_hard_negatives
 from pipelines.cli import main
