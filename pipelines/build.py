@@ -8,6 +8,7 @@ rejected rows go to ``OUT/_rejected/<dataset>``, dropped ones (all or a sample p
 from __future__ import annotations
 
 import functools
+import gc
 import sys
 import time
 from collections.abc import Callable
@@ -182,6 +183,24 @@ def prepare_output(recipe: Recipe, overwrite: bool, datasets: list[str], fingerp
     return to_build
 
 
+def run_pipeline(beam_args: list[str], datasets: list[str], add: Callable[[beam.Pipeline, str], None]) -> tuple[dict[str, Any], str]:
+    """One pipeline holding ``datasets``, run to the end: each dataset's funnel entry, and which counter values
+    the books used. Nothing of the run outlives the call, so the next run starts without its buffers."""
+    pipeline = make_pipeline(beam_args)
+    for dataset in datasets:
+        add(pipeline, dataset)
+    result = pipeline.run()
+    result.wait_until_finish()
+    counters, metrics = read_counters(result)
+    seconds, shuffled = stage_seconds(result, datasets), shuffled_bytes(result, datasets)
+    entries = build_funnel(counters, datasets)
+    for dataset, entry in entries.items():
+        entry["stage_seconds"] = seconds.get(dataset, {})
+        entry["shuffled_bytes"] = shuffled[dataset]
+        entry["metrics"] = metrics
+    return entries, metrics
+
+
 def run_datasets(recipe: Recipe, beam_args: list[str], overwrite: bool, datasets: list[str],
                  fingerprint: Callable[[str], str], add: Callable[[beam.Pipeline, str], None],
                  one_at_a_time: bool = False) -> tuple[dict[str, Any], float, str | None]:
@@ -204,17 +223,9 @@ def run_datasets(recipe: Recipe, beam_args: list[str], overwrite: bool, datasets
     for i, run in enumerate(runs, 1):
         if one_at_a_time:
             print(f"pairmill: dataset {i} of {len(runs)}: {run[0]}", file=sys.stderr, flush=True)
-        pipeline = make_pipeline(beam_args)
-        for dataset in run:
-            add(pipeline, dataset)
-        result = pipeline.run()
-        result.wait_until_finish()
-        counters, metrics = read_counters(result)
-        seconds, shuffled = stage_seconds(result, run), shuffled_bytes(result, run)
-        for dataset, entry in build_funnel(counters, run).items():
-            entry["stage_seconds"] = seconds.get(dataset, {})
-            entry["shuffled_bytes"] = shuffled[dataset]
-            entry["metrics"] = metrics
+        entries, metrics = run_pipeline(beam_args, run, add)
+        gc.collect()  # what the finished run left in reference cycles goes before the next run starts
+        for dataset, entry in entries.items():
             write_funnel(recipe.output, dataset, entry)
             funnel[dataset] = entry
             if not entry["balanced"]:
