@@ -7,6 +7,8 @@ rejected rows go to ``OUT/_rejected/<dataset>``, dropped ones (all or a sample p
 """
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import functools
 import gc
 import sys
@@ -183,6 +185,14 @@ def prepare_output(recipe: Recipe, overwrite: bool, datasets: list[str], fingerp
     return to_build
 
 
+def release_memory() -> None:
+    """Give a finished run's memory back to the system before the next run: collect what it left in
+    reference cycles, then ask glibc to return its freed heap (Python keeps it otherwise; not on other C libraries)."""
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
 def run_pipeline(beam_args: list[str], datasets: list[str], add: Callable[[beam.Pipeline, str], None]) -> tuple[dict[str, Any], str]:
     """One pipeline holding ``datasets``, run to the end: each dataset's funnel entry, and which counter values
     the books used. Nothing of the run outlives the call, so the next run starts without its buffers."""
@@ -224,7 +234,8 @@ def run_datasets(recipe: Recipe, beam_args: list[str], overwrite: bool, datasets
         if one_at_a_time:
             print(f"pairmill: dataset {i} of {len(runs)}: {run[0]}", file=sys.stderr, flush=True)
         entries, metrics = run_pipeline(beam_args, run, add)
-        gc.collect()  # what the finished run left in reference cycles goes before the next run starts
+        if one_at_a_time:
+            release_memory()
         for dataset, entry in entries.items():
             write_funnel(recipe.output, dataset, entry)
             funnel[dataset] = entry
