@@ -13,14 +13,12 @@ import apache_beam as beam
 
 from filters.clean import exact_key
 from pipelines.funnel import Funnel
-from pipelines.packed import Packed, decode_item, entry_lines, pack_into, split_entry
+from pipelines.packed import PARTITIONS, Packed, decode_item, entry_lines, pack_into, split_entry
 from pipelines.stages import DROPPED, StageOutput, counted_verdict
 from schemas.stages import EXACT_DEDUP
 from text.hashing import bucket
 
 STAGE = EXACT_DEDUP
-# Enough that one partition of a large source fits a worker; the groups of a small one are just small.
-PARTITIONS = 1024
 
 
 class KeepSmallestIdFn(beam.DoFn):

@@ -29,9 +29,21 @@ import zstandard
 from apache_beam.transforms.window import GlobalWindows
 
 from filters.minhash import MinHasher, band_hashes, jaccard, lsh_parameters, shingle_text
-from pipelines.exact_dedup import PARTITIONS
 from pipelines.funnel import Funnel
-from pipelines.packed import FLUSH_BYTES, ZSTD_LEVEL, Packed, Packer, ShuffledBytes, decode_item, entries, entry_line, entry_lines, pack_into, split_entry
+from pipelines.packed import (
+    FLUSH_BYTES,
+    PARTITIONS,
+    ZSTD_LEVEL,
+    Packed,
+    Packer,
+    ShuffledBytes,
+    decode_item,
+    entries,
+    entry_line,
+    entry_lines,
+    pack_into,
+    split_entry,
+)
 from pipelines.stages import DROPPED, StageOutput, counted_verdict
 from schemas.recipe import MinHashConfig
 from schemas.record import PairRecord

@@ -34,6 +34,9 @@ from text.hashing import bucket
 Packed = tuple[int, bytes]  # (entries, zstd-compressed entry lines)
 Partitioned = tuple[int, Packed]
 
+# The partitions of a grouping by key or id: enough that one partition of a large source fits a worker;
+# the groups of a small source are just small.
+PARTITIONS = 1024
 FLUSH_BYTES = 16 << 20  # lines a PackFn holds, over all partitions, before sending them on
 ZSTD_LEVEL = 1  # the cheapest level: these bytes live for one shuffle
 SHUFFLE_NAMESPACE = "pairmill.shuffled_bytes"  # counters "<dataset>|<stage>"
