@@ -46,6 +46,15 @@ def test_jsonl_score_field_and_bad_score() -> None:
     assert is_rejected(bad) and bad["reason"] == "wrong_type:s" and bad["position"] == "2"
 
 
+def test_jsonl_unpaired_surrogate_is_rejected_and_a_pair_is_kept() -> None:
+    src = source(JsonlSource, {"kind": "jsonl", "fields": {"query": "q", "document": "d", "id": "k"}}, ["f.jsonl"])
+    lone, paired, plain = parsed(src, "f.jsonl", b'{"q": "bad \\ud800 x", "d": "b", "k": 1}\n'
+                                 b'{"q": "smile \\ud83d\\ude00", "d": "b", "k": 2}\n{"q": "a\\u00e9", "d": "b", "k": 3}\n')
+    assert is_rejected(lone) and lone["reason"] == "unpaired_surrogate" and lone["position"] == "1"
+    assert lone["raw"].encode("utf-8")  # the raw line keeps the escape as text, so the rejected shard can hold it
+    assert paired["query"] == "smile \U0001f600" and plain["query"] == "a\u00e9"
+
+
 def test_tsv_with_header_quotes_and_bad_rows() -> None:
     src = source(CsvSource, {"kind": "csv", "fields": {"query": "question1", "document": "question2", "id": "id"}}, ["q.tsv"])
     data = (

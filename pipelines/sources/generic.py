@@ -109,7 +109,19 @@ class JsonlSource(GenericSource):
             except ValueError:
                 yield rejected(self.dataset, path, line_number, "invalid_json", text)
                 continue
+            if "\\u" in text and not utf8_encodable(row):
+                yield rejected(self.dataset, path, line_number, "unpaired_surrogate", text)
+                continue
             yield self.map_row(row, path, line_number, text)
+
+
+def utf8_encodable(value: Any) -> bool:
+    """False where a JSON escape of an unpaired surrogate (``\\ud800``) left a string no UTF-8 text can hold."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 csv.field_size_limit(sys.maxsize)
