@@ -195,7 +195,7 @@ def release_memory() -> None:
 
 def run_pipeline(beam_args: list[str], datasets: list[str], add: Callable[[beam.Pipeline, str], None]) -> tuple[dict[str, Any], str]:
     """One pipeline holding ``datasets``, run to the end: each dataset's funnel entry, and which counter values
-    the books used. Nothing of the run outlives the call, so the next run starts without its buffers."""
+    the books used. Nothing of the run is referenced after the call, so a next run does not keep its buffers alive."""
     pipeline = make_pipeline(beam_args)
     for dataset in datasets:
         add(pipeline, dataset)

@@ -38,6 +38,7 @@ from pipelines.packed import (
     Packer,
     ShuffledBytes,
     decode_item,
+    encode_key,
     entries,
     entry_line,
     entry_lines,
@@ -99,7 +100,7 @@ class SketchFn(beam.DoFn):
         sketches = self.hasher.sketch([shingle_text(r, self.config.field) for r in batch], fingerprints=self.config.verify)
         present = np.flatnonzero(~sketches.empty)
         labels = [record_label(batch[i], self.config.keep) for i in present]
-        lines = [json.dumps(label, ensure_ascii=False).encode("utf-8") + b"\n" for label in labels]
+        lines = [encode_key(label) + b"\n" for label in labels]
         hashes = band_hashes(sketches, self.bands, self.rows)[present]  # (records with shingles, bands)
         partitions = (hashes % np.uint64(PARTITIONS)).astype(np.int64)
         flat_hashes, flat_partitions = hashes.ravel(), partitions.ravel()
