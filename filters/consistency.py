@@ -9,6 +9,7 @@ the verdict is the same from run to run and does not hinge on floating-point noi
 """
 from __future__ import annotations
 
+import importlib.util
 import math
 from typing import ClassVar, NamedTuple
 
@@ -43,6 +44,11 @@ class OwnDocumentRanks(NamedTuple):
     best_other: torch.Tensor  # float32: the best score of any other document (-inf in a chunk of one)
 
 
+def fused_ranks_available(tensor: torch.Tensor) -> bool:
+    """True where ``filters.consistency_kernels`` can count ranks: a CUDA tensor, with Triton installed."""
+    return tensor.is_cuda and importlib.util.find_spec("triton") is not None
+
+
 def own_document_ranks(
     queries: np.ndarray | torch.Tensor,
     documents: np.ndarray | torch.Tensor,
@@ -53,9 +59,31 @@ def own_document_ranks(
     """Each pair's rank, own score and best other score; rank 0 = best.
 
     Rank i = number of documents j != i scoring above the own score, ties (within ``tie_tolerance``)
-    counted only for j < i. Memory is query_batch x corpus_chunk scores.
+    counted only for j < i. On a CUDA GPU one fused kernel counts them (``filters.consistency_kernels``);
+    elsewhere ``blockwise_own_document_ranks`` does, in query_batch x corpus_chunk blocks of scores.
     """
     queries, documents = as_tensor(queries), as_tensor(documents)
+    if queries.dtype != documents.dtype:
+        queries = queries.to(documents.dtype)
+    if not fused_ranks_available(queries):
+        return blockwise_own_document_ranks(queries, documents, query_batch, corpus_chunk, tie_tolerance)
+    from filters.consistency_kernels import fused_own_document_ranks
+
+    tolerance = default_tie_tolerance(documents.dtype) if tie_tolerance is None else tie_tolerance
+    own = (queries.float() * documents.float()).sum(dim=1)
+    ranks, best_other = fused_own_document_ranks(queries, documents, own, tolerance)
+    return OwnDocumentRanks(ranks, own, best_other)
+
+
+def blockwise_own_document_ranks(
+    queries: torch.Tensor,
+    documents: torch.Tensor,
+    query_batch: int,
+    corpus_chunk: int = DEFAULT_CORPUS_CHUNK,
+    tie_tolerance: float | None = None,
+) -> OwnDocumentRanks:
+    """``own_document_ranks`` with torch ops on any device: each query_batch x corpus_chunk block of scores is
+    made (in the inputs' dtype, as a matrix product gives it) and counted in turn."""
     if queries.dtype != documents.dtype:
         queries = queries.to(documents.dtype)
     tolerance = default_tie_tolerance(documents.dtype) if tie_tolerance is None else tie_tolerance

@@ -24,7 +24,7 @@ Per query, candidates are the search results best first. Policies (``MiningConfi
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -237,6 +237,16 @@ def _draw_padding(
     return chosen
 
 
+def _sampled(eligible: np.ndarray, row_ids: Sequence[str], config: MiningConfig) -> np.ndarray:
+    """``eligible`` with each row of more than num_negatives survivors cut to a seeded random sample of them."""
+    sampled = eligible.copy()
+    for row in np.flatnonzero(eligible.sum(axis=1) > config.num_negatives).tolist():
+        positions = np.flatnonzero(eligible[row])
+        sampled[row] = False
+        sampled[row, row_rng(config.seed, row_ids[row]).choice(positions, size=config.num_negatives, replace=False)] = True
+    return sampled
+
+
 def select_negatives(
     batch: CandidateBatch,
     config: MiningConfig,
@@ -251,15 +261,18 @@ def select_negatives(
     if config.too_few == "pad" and corpus_keys is None:
         raise ValueError("too_few='pad' needs corpus_keys to draw random documents from")
     eligible = eligible_candidates(batch, config)
+    if config.sampling == "random":
+        eligible = _sampled(eligible, batch.row_ids, config)
     wanted = config.num_negatives
+    chosen = eligible & (np.cumsum(eligible, axis=1) <= wanted)
+    counts = chosen.sum(axis=1)
+    rows, columns = np.nonzero(chosen)  # row by row, best first within a row
+    bounds = np.cumsum(counts)[:-1]
+    row_indices = np.split(batch.indices[rows, columns], bounds)
+    row_scores = np.split(batch.scores[rows, columns].astype(float), bounds)
     results: list[MinedNegatives] = []
-    for row in range(len(batch.indices)):
-        positions = np.flatnonzero(eligible[row])
-        if config.sampling == "random" and len(positions) > wanted:
-            positions = np.sort(row_rng(config.seed, batch.row_ids[row]).choice(positions, size=wanted, replace=False))
-        positions = positions[:wanted]
-        indices = batch.indices[row, positions].tolist()
-        scores = batch.scores[row, positions].astype(float).tolist()
+    for row, (indices_array, scores_array) in enumerate(zip(row_indices, row_scores, strict=True)):
+        indices, scores = indices_array.tolist(), scores_array.tolist()
         if len(indices) == wanted:
             results.append(MinedNegatives(indices, scores, FULL))
         elif config.too_few == "drop":
@@ -297,15 +310,15 @@ class MiningCorpus:
     keys: np.ndarray
 
 
-def mining_corpus(texts: Iterable[str]) -> MiningCorpus:
-    """The corpus of ``texts``: the smallest text of each key (the Beam job's ``CombinePerKey(min)``)."""
+def mining_corpus(texts: Sequence[str], keys: np.ndarray | None = None) -> MiningCorpus:
+    """The corpus of ``texts``: the smallest text of each key (the Beam job's ``CombinePerKey(min)``); ``keys``
+    are the texts' ``text_keys`` where the caller has them already."""
     by_key: dict[int, str] = {}
-    for text in texts:
-        key = text_key(text)
+    for text, key in zip(texts, (keys if keys is not None else text_keys(texts)).tolist(), strict=True):
         if key not in by_key or text < by_key[key]:
             by_key[key] = text
-    keys = sorted(by_key)
-    return MiningCorpus([by_key[key] for key in keys], np.array(keys, dtype=np.int64))
+    ordered = sorted(by_key)
+    return MiningCorpus([by_key[key] for key in ordered], np.array(ordered, dtype=np.int64))
 
 
 def document_embeddings(teacher: Teacher, records: Sequence[PairRecord], corpus: MiningCorpus, corpus_embeddings: torch.Tensor) -> torch.Tensor:
@@ -398,8 +411,10 @@ def mine_hard_negatives(
     The corpus is ``corpus_texts`` or, when None, the records' own documents, one text per key
     (``mining_corpus``). Rows whose queries share a key are searched once and get the same negatives.
     """
-    corpus = mining_corpus(corpus_texts if corpus_texts is not None else (r["document"] for r in records))
-    groups = group_queries(text_keys([r["query"] for r in records]), text_keys([r["document"] for r in records]), [r["id"] for r in records])
+    documents = [r["document"] for r in records]
+    document_keys = text_keys(documents)
+    corpus = mining_corpus(corpus_texts) if corpus_texts is not None else mining_corpus(documents, document_keys)
+    groups = group_queries(text_keys([r["query"] for r in records]), document_keys, [r["id"] for r in records])
     corpus_embeddings = cached_document_embeddings(teacher, corpus.texts, config.cache_dir)
     query_embeddings = embed_group_queries(teacher, records, groups)
     row_scores, group_scores = positive_scores(query_embeddings, document_embeddings(teacher, records, corpus, corpus_embeddings), groups)

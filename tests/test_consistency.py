@@ -2,8 +2,13 @@
 from __future__ import annotations
 
 import copy
+import importlib.util
+import os
 import random
+import subprocess
+import sys
 from collections import Counter
+from pathlib import Path
 
 import apache_beam as beam
 import numpy as np
@@ -176,3 +181,45 @@ def test_half_precision_embeddings_are_ranked_too() -> None:
     documents = queries + 0.01 * torch.from_numpy(rng.standard_normal((12, 16)).astype(np.float32))
     ranks, _, _ = own_document_ranks(queries.bfloat16(), documents.bfloat16(), query_batch=5)
     assert ranks.tolist() == [0] * 12
+
+
+FUSED_CHECK = """
+import torch
+from filters.consistency import blockwise_own_document_ranks, default_tie_tolerance
+from filters.consistency_kernels import TILE_CHOICES, fused_own_document_ranks
+
+generator = torch.Generator().manual_seed(0)
+
+
+def quarters(n, dim):
+    # Multiples of 1/4 up to 1: every product and sum is exact in float16 and float32, whatever the order of
+    # summation, so planted ties are exact ties in both paths.
+    return torch.randint(-4, 5, (n, dim), generator=generator).float() / 4
+
+
+for n, dim, dtype, splits in ((300, 64, torch.float32, 1), (257, 96, torch.float32, 3), (1, 32, torch.float32, 1),
+                              (200, 64, torch.float16, 2), (130, 64, torch.float16, 1)):
+    queries = quarters(n, dim)
+    documents = queries + quarters(n, dim)
+    documents[5:12] = documents[min(n - 1, 3)]  # ties, before and after their pair
+    for q, d in ((queries, documents), (torch.nn.functional.normalize(torch.randn(n, dim, generator=generator), dim=1), None)):
+        d = torch.nn.functional.normalize(q + torch.randn(n, dim, generator=generator), dim=1) if d is None else d
+        q, d = q.to(dtype), d.to(dtype)
+        reference = blockwise_own_document_ranks(q, d, 64, 100)
+        own = (q.float() * d.float()).sum(dim=1)
+        for tiles in (TILE_CHOICES[0], TILE_CHOICES[-1]):
+            ranks, best = fused_own_document_ranks(q, d, own, default_tie_tolerance(dtype), tiles, splits)
+            assert torch.equal(ranks, reference.ranks), (n, dim, dtype, splits, tiles)
+            # Scores summed in another order differ in their last bits (exactly equal on the quarters).
+            assert torch.allclose(best, reference.best_other, rtol=0, atol=1e-6), (n, dim, dtype, splits, tiles)
+print("ok")
+"""
+
+
+@pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="Triton is not installed")
+def test_fused_kernel_counts_what_the_blockwise_path_counts() -> None:
+    """The GPU kernel, run by Triton's interpreter on the CPU (numpy has no bfloat16: float32 and float16 here;
+    benchmarks/gpu_suite.py compares bfloat16 on a GPU)."""
+    env = {**os.environ, "TRITON_INTERPRET": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    run = subprocess.run([sys.executable, "-c", FUSED_CHECK], env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert run.returncode == 0 and run.stdout.strip() == "ok", run.stderr[-3000:]

@@ -25,7 +25,7 @@ from trainer.checkpoint import load_latest_checkpoint
 from trainer.config import load_train_config
 from trainer.model import resolve_cpu_threads
 from trainer.runlog import read_metrics
-from trainer.train import Trainer, clip_gradients, run_training
+from trainer.train import PhaseClock, Trainer, clip_gradients, run_training
 
 REPO = str(Path(__file__).resolve().parents[1])
 
@@ -216,6 +216,24 @@ def test_grad_cache_and_plain_loss_train_alike(corpus, tmp_path):
         assert cached_losses[step] == pytest.approx(plain_losses[step], rel=1e-5)
     temperatures = [r["temperature"] for r in read_metrics(cached) if "loss" in r]
     assert temperatures[-1] != pytest.approx(0.02)
+
+
+def test_a_step_embeds_texts_longest_first_and_scores_them_in_batch_order(corpus, tmp_path):
+    """A side is embedded longest text first (each GradCache chunk pads to its own longest); the loss still pairs
+    query i with document i of the batch: it equals the loss of the sides embedded in batch order."""
+    config = load_train_config(write_config(tmp_path, corpus, loss={"chunk_size": 5}, data={
+        "shuffle_buffer": 50, "held_out_fraction": 0.1, "num_negatives": 2, "max_query_tokens": 16, "max_document_tokens": 32}))
+    trainer = Trainer(config, resume=False)
+    batch = trainer.sampler.next_batch()
+    data = config.data
+    lengths = trainer.encoder.tokenize(batch.documents, data.max_document_tokens).lengths
+    assert not (lengths[:-1] >= lengths[1:]).all(), "the batch's documents are not already longest first"
+    with torch.no_grad():
+        sides = [trainer.encoder.embed(trainer.encoder.features(texts, limit)) if texts else None for texts, limit in (
+            (batch.queries, data.max_query_tokens), (batch.documents, data.max_document_tokens), (batch.flat_negatives, data.max_document_tokens))]
+        expected = float(trainer._loss(*sides))
+    loss, _ = trainer.train_step(batch, PhaseClock())
+    assert loss == pytest.approx(expected, rel=1e-6)
 
 
 @pytest.mark.parametrize(("cpu_threads", "expected"), [(None, 1), (2, 2)])

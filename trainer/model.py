@@ -18,9 +18,9 @@ import numpy as np
 import torch
 from sentence_transformers import SentenceTransformer
 from sentence_transformers.sentence_transformer.modules import StaticEmbedding
-from sentence_transformers.util import batch_to_device
 
-from embedding.models import load_model, static_token_batch
+from embedding.models import TOKENS_PER_BATCH_TEXT, embed_texts, load_model
+from embedding.tokens import Tokenized, length_batches, model_tokenizer, static_module
 from schemas.config import ConfigError
 from trainer.distributed import is_distributed
 
@@ -124,8 +124,8 @@ class Encoder:
         self.model = model
         self.device = device
         self.autocast = autocast
-        modules = list(model.children())
-        self.static: StaticEmbedding | None = modules[0] if len(modules) == 1 and isinstance(modules[0], StaticEmbedding) else None
+        self.static: StaticEmbedding | None = static_module(model)
+        self.tokenizer = model_tokenizer(model)
 
     def enable_gradient_checkpointing(self) -> None:
         if self.static is not None:
@@ -133,16 +133,14 @@ class Encoder:
             return
         self.model.gradient_checkpointing_enable()
 
+    def tokenize(self, texts: list[str], max_tokens: int) -> Tokenized:
+        """``texts`` tokenized at once (every core), each cut at ``max_tokens``: their token counts, and any
+        of them as features."""
+        return self.tokenizer.encode(texts, max_tokens)
+
     def features(self, texts: list[str], max_tokens: int) -> Features:
-        if self.static is not None:
-            ids, offsets = static_token_batch(self.static, texts, max_tokens, self.device)
-            return {"input_ids": ids, "offsets": offsets}
-        previous = self.model.max_seq_length
-        self.model.max_seq_length = min(max_tokens, previous) if previous else max_tokens
-        try:
-            return batch_to_device(self.model.preprocess(texts), self.device)
-        finally:
-            self.model.max_seq_length = previous
+        """The features of ``texts`` as one batch, in order."""
+        return self.tokenize(texts, max_tokens).features(np.arange(len(texts)), self.device)
 
     def embed(self, features: Features) -> torch.Tensor:
         """Sentence embeddings (unnormalised) with the graph when grad is enabled."""
@@ -158,22 +156,18 @@ class Encoder:
             return int(features["attention_mask"].sum())
         return int(features["input_ids"].numel())
 
-    @torch.inference_mode()
     def encode(self, texts: list[str], max_tokens: int, batch_size: int) -> torch.Tensor:
         """L2-normalised float32 embeddings of ``texts`` in order, batched by similar length."""
-        was_training = self.model.training
-        self.model.eval()
-        order = np.argsort([-len(t) for t in texts], kind="stable")
         dim = self.model.get_embedding_dimension()
         if dim is None:
             raise ConfigError("model.student: the student does not report its embedding dimension")
-        out = torch.empty((len(texts), dim), dtype=torch.float32, device=self.device)
-        for start in range(0, len(texts), batch_size):
-            rows = order[start : start + batch_size]
-            embeddings = self.embed(self.features([texts[i] for i in rows], max_tokens)).float()
-            out[torch.from_numpy(rows).to(self.device)] = torch.nn.functional.normalize(embeddings, dim=1)
-        self.model.train(was_training)
-        return out
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            return embed_texts(texts, self.tokenizer, max_tokens, lambda lengths: length_batches(lengths, batch_size, batch_size * TOKENS_PER_BATCH_TEXT),
+                               self.embed, dim, torch.float32, self.device)
+        finally:
+            self.model.train(was_training)
 
 
 class StaticGradient:

@@ -228,9 +228,14 @@ class Trainer:
             "rng": _rng_states(),
         }
 
-    def _chunks(self, texts: list[str], max_tokens: int) -> list[dict]:
+    def _side(self, texts: list[str], max_tokens: int) -> tuple[list[dict], torch.Tensor]:
+        """One side's chunks, its texts longest first so that each chunk pads only to its own longest text, and
+        the permutation that puts the side's embeddings back in batch order."""
+        tokenized = self.encoder.tokenize(texts, max_tokens)
+        order = np.argsort(-tokenized.lengths, kind="stable")
         size = self.config.loss.chunk_size or max(1, len(texts))
-        return [self.encoder.features(texts[i : i + size], max_tokens) for i in range(0, len(texts), size)]
+        chunks = [tokenized.features(order[i : i + size], self.device) for i in range(0, len(texts), size)]
+        return chunks, torch.from_numpy(np.argsort(order)).to(self.device)
 
     def _loss(self, queries: torch.Tensor, documents: torch.Tensor, negatives: torch.Tensor | None) -> torch.Tensor:
         return info_nce(queries, documents, negatives, self.temperature(), self.config.loss.symmetric, self.matryoshka)
@@ -239,18 +244,24 @@ class Trainer:
         """One optimizer step on ``batch``; returns the loss and the tokens this process embedded."""
         data = self.config.data
         part = batch.part(self.rank, self.world)
-        sides = [
-            self._chunks(part.queries, data.max_query_tokens),
-            self._chunks(part.documents, data.max_document_tokens),
-            self._chunks(part.flat_negatives, data.max_document_tokens),
+        prepared = [
+            self._side(part.queries, data.max_query_tokens),
+            self._side(part.documents, data.max_document_tokens),
+            self._side(part.flat_negatives, data.max_document_tokens),
         ]
+        sides = [chunks for chunks, _ in prepared]
+        queries, documents, negatives = (batch_order for _, batch_order in prepared)
         tokens = sum(Encoder.token_count(chunk) for chunks in sides for chunk in chunks)
         clock.lap("tokenize")
+
+        def loss_in_batch_order(q: torch.Tensor, d: torch.Tensor, n: torch.Tensor | None) -> torch.Tensor:
+            return self._loss(q[queries], d[documents], None if n is None else n[negatives])
+
         self.optimizer.zero_grad(set_to_none=True)
         if self.config.loss.chunk_size:
-            loss = grad_cache_backward(self.encoder.embed, sides, self._loss, self.device)
+            loss = grad_cache_backward(self.encoder.embed, sides, loss_in_batch_order, self.device)
         else:
-            loss = plain_backward(self.encoder.embed, sides, self._loss)
+            loss = plain_backward(self.encoder.embed, sides, loss_in_batch_order)
         if self.static_gradient is not None:
             self.static_gradient.densify()
         clock.lap("model")
