@@ -1,6 +1,6 @@
 # The two commands: `make demo` and `make test` (everything, as CI runs it); `make test-fast` is the
 # development loop (the tests not marked slow). Both create .venv when it is missing and install
-# pinned versions first (requirements/constraints.txt; torch 2.13.0 is the CPU build on this disk).
+# pinned versions first (requirements/constraints.txt; torch 2.13.0 is PyPI's CUDA build, several GB, which runs on the CPU).
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 PY := $(VENV)/bin/python

@@ -60,7 +60,7 @@ setup(
         "matplotlib>=3.8",
     ],
     extras_require={
-        # On Linux, PyPI's torch wheel is the CUDA build; `make` pins the CPU build on this project's machines.
+        # On Linux, PyPI's torch wheel is the CUDA build (what `make` installs, pinned, on this project's machines).
         "gpu": ["torch>=2.4"],
         "dataflow": ["apache-beam[gcp]>=2.70,<3"],
         "faiss": ["faiss-cpu>=1.8"],
