@@ -267,8 +267,10 @@ def index_folder(output: str, config: DecontaminateConfig) -> str:
 
 def build_index(config: DecontaminateConfig, folder: str) -> EvaluationIndex:
     """Read every evaluation source of ``config`` and write their index to ``folder``."""
-    sets = [(source.set_name, evaluation_texts(source.path, source.format, source.field)) for source in config.against]
-    described = [{"path": source.path, "format": source.format} for source in config.against]
+    # A set only queries are checked against is there for its queries: its corpus is the training documents' by design.
+    sets = [(source.set_name, evaluation_texts(source.path, source.format, source.field, corpus=source.set_name not in config.queries_only))
+            for source in config.against]
+    described = [{"path": source.path, "format": source.format, "queries_only": source.set_name in config.queries_only} for source in config.against]
     index = index_from_texts(sets, config.ngram, config.containment is not None, described, progress=True)
     index.write(folder)
     return index

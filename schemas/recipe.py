@@ -112,7 +112,10 @@ class DecontaminateConfig:
         "a near copy, trimmed or with a few words changed; null: the n-gram rule alone",
     )
     sides: Literal["both", "query", "document"] = setting("both", help="which side of a pair is checked")
-    queries_only: list[str] = setting([], help="evaluation sets (by name) that only queries are checked against")
+    queries_only: list[str] = setting(
+        [], help="evaluation sets (by name) that only training queries are checked against, and only with their queries (a BEIR folder's "
+        "queries.jsonl): for sets whose corpus the training documents share by design, such as MS MARCO's",
+    )
 
     @property
     def names(self) -> list[str]:

@@ -55,11 +55,11 @@ def beir_text(row: dict[str, Any]) -> str:
     return " ".join(str(part) for part in (row.get("title", ""), row.get("text", "")) if part)
 
 
-def evaluation_texts(path: str, text_format: TextFormat, field: str) -> Iterator[str]:
-    """Every text of an evaluation source: a BEIR folder's corpus (titles included) and queries, a JSON lines
-    file's ``field``, or a text file's non-blank lines."""
+def evaluation_texts(path: str, text_format: TextFormat, field: str, corpus: bool = True) -> Iterator[str]:
+    """Every text of an evaluation source: a BEIR folder's corpus (titles included; not without ``corpus``) and
+    queries, a JSON lines file's ``field``, or a text file's non-blank lines."""
     if text_format == "beir":
-        for name in (BEIR_CORPUS, BEIR_QUERIES):
+        for name in (BEIR_CORPUS, BEIR_QUERIES) if corpus else (BEIR_QUERIES,):
             yield from map(beir_text, beir_rows(path, name))
     elif text_format == "jsonl":
         for number, row in jsonl_rows(path, f"JSON lines with a {field!r} field", field):

@@ -161,3 +161,16 @@ def test_planted_evaluation_texts_in_real_pairs_are_dropped() -> None:
     figures = planted_check(planted_count=2000)
     assert figures["planted_dropped_share"] >= 0.99, figures
     assert figures["real_dropped_share"] <= 0.005, figures
+
+
+def test_a_queries_only_set_is_indexed_by_its_queries(tmp_path: Path) -> None:
+    """Its corpus is the training documents' by design (MS MARCO's): only its queries are kept from training queries."""
+    beir = tmp_path / "msmarco"
+    beir.mkdir()
+    write_jsonl(beir / "corpus.jsonl", [{"_id": "d1", "text": PASSAGE}])
+    write_jsonl(beir / "queries.jsonl", [{"_id": "q1", "text": QUESTION}])
+    cfg = parse_block(DecontaminateConfig, {"against": [{"path": str(beir)}], "queries_only": ["msmarco"]}, "t")
+    folder = index_folder(str(tmp_path / "out"), cfg)
+    assert build_index(cfg, folder).sets[0]["texts"] == 1
+    records = [pair(QUESTION, PASSAGE), pair(PASSAGE, "x"), pair("x", QUESTION)]
+    assert DecontaminateFilter(cfg, folder).check_batch(records) == ["overlap:msmarco:query", None, None]
