@@ -7,11 +7,14 @@ build` of the same sources with another `filters` block (raw = readers only; eac
 curated default recipe), and each build trains the same student with several seeds. Every trained
 model is scored on the external BEIR folder ../shared/realdata/beir/msmarco_subset (qrels without a
 header line), which no training source is drawn from. Printed per variant: pairs kept, nDCG@10 mean and
-spread (max - min) over seeds, and the difference from raw.
+spread (max - min) over seeds, and the difference from raw. The ``contaminated`` variants add pairs drawn from the
+BEIR set itself (10% of the raw pairs, query and relevant passage): how much such leakage inflates the score,
+and whether decontamination against the BEIR folder takes the inflation away.
 
     .venv/bin/python benchmarks/curation_value.py                       # default size, both students
     .venv/bin/python benchmarks/curation_value.py --students default --variants raw curated
     .venv/bin/python benchmarks/curation_value.py --scale 3 --seeds 0 1 2 3 4
+    .venv/bin/python benchmarks/curation_value.py --variants raw contaminated contaminated_decontaminated
 """
 from __future__ import annotations
 
@@ -80,7 +83,14 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "curated_k5": {"clean": CLEAN, "language": LANGUAGE, "dedup": DEDUP, "consistency": {**CONSISTENCY, "k": 5}},
     "curated_margin": {"clean": CLEAN, "language": LANGUAGE, "dedup": DEDUP, "consistency": {**CONSISTENCY, "margin": 0.05}},
     "curated_language_pair": {"clean": CLEAN, "language": {"fields": "pair"}, "dedup": DEDUP, "consistency": CONSISTENCY},
+    # Leakage: the raw sources plus pairs drawn from the evaluation set itself (``leaked_source``), as they come,
+    # and with decontamination against that set.
+    "contaminated": {},
+    "contaminated_decontaminated": {"decontaminate": {"against": [{"path": str(BEIR)}]}},
 }
+CONTAMINATED = ("contaminated", "contaminated_decontaminated")
+# The leaked pairs' share of the raw pairs.
+LEAKED_SHARE = 0.1
 # What fits in 30 minutes on 2 CPU cores: one MiniLM-teacher build, the transformer student on raw and curated only.
 DEFAULT_VARIANTS = {
     "default": ["raw", "clean", "language", "dedup", "consistency_static", "curated_static_teacher", "curated"],
@@ -111,6 +121,24 @@ def sources(generated: Path) -> list[dict[str, Any]]:
         {"dataset": "reddit_title_body", "kind": "reddit", "paths": [generated / "reddit/submissions.jsonl"]},
     ]
     return [{**e, "paths": [str(p) for p in e["paths"]], "prefixes": PREFIXES} for e in entries]
+
+
+def leaked_source(folder: Path, count: int, seed: int = 0) -> dict[str, Any]:
+    """A source of ``count`` (query, relevant passage) pairs of the BEIR evaluation set's qrels, as JSON lines:
+    what a training source that holds the evaluation set looks like."""
+    import random
+
+    from storage.texts import BEIR_CORPUS, BEIR_QUERIES, beir_rows, beir_text
+
+    corpus = {str(row["_id"]): beir_text(row) for row in beir_rows(str(BEIR), BEIR_CORPUS)}
+    queries = {str(row["_id"]): beir_text(row) for row in beir_rows(str(BEIR), BEIR_QUERIES)}
+    judged = [line.split("\t")[:2] for line in (BEIR / "qrels" / "test.tsv").read_text(encoding="utf-8").splitlines() if line.strip()]
+    chosen = random.Random(seed).sample(judged, min(count, len(judged)))
+    path = folder / "leaked_pairs.jsonl"
+    folder.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps({"id": f"{q}-{d}", "query": queries[q], "document": corpus[d]}) + "\n" for q, d in chosen), encoding="utf-8")
+    return {"dataset": "leaked_msmarco", "kind": "jsonl", "paths": [str(path)], "fields": {"id": "id", "query": "query", "document": "document"},
+            "prefixes": PREFIXES}
 
 
 def build(variant: str, filters: dict[str, Any], source_entries: list[dict[str, Any]], work: Path) -> tuple[Path, dict[str, int], float]:
@@ -192,8 +220,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     wanted = {name: args.variants or DEFAULT_VARIANTS[name] for name in args.students}
     results: dict[str, Any] = {"scale": args.scale, "seeds": args.seeds, "kept": {}, "build_seconds": {}, "untrained": {}, "students": {}}
     builds = {}
+    leaked: list[dict[str, Any]] = []
     for variant in dict.fromkeys(v for names in wanted.values() for v in names):
-        builds[variant], results["kept"][variant], results["build_seconds"][variant] = build(variant, VARIANTS[variant], entries, args.work)
+        if variant in CONTAMINATED and not leaked:
+            raw_pairs = sum(build("raw", VARIANTS["raw"], entries, args.work)[1].values())
+            leaked = [leaked_source(args.work / "leaked", round(LEAKED_SHARE * raw_pairs))]
+        variant_entries = entries + leaked if variant in CONTAMINATED else entries
+        builds[variant], results["kept"][variant], results["build_seconds"][variant] = build(variant, VARIANTS[variant], variant_entries, args.work)
         print(f"built {variant}: {sum(results['kept'][variant].values()):,} pairs kept ({results['build_seconds'][variant]:.0f} s)", flush=True)
     for name in args.students:
         student = STUDENTS[name]

@@ -1,7 +1,7 @@
 """``pairmill build``: the curation pipeline, read top to bottom.
 
 For each recipe source: read (records + rejected rows) -> clean -> language -> exact dedup -> near
-dedup -> consistency -> shards. Every stage returns what it kept and what it dropped with a reason;
+dedup -> decontaminate -> consistency -> shards. Every stage returns what it kept and what it dropped with a reason;
 rejected rows go to ``OUT/_rejected/<dataset>``, dropped ones (all or a sample per reason) to
 ``OUT/_dropped/<dataset>``, and the counters of every stage make the funnel in ``OUT/report.json``.
 """
@@ -20,6 +20,7 @@ import apache_beam as beam
 
 from embedding.names import check_model
 from filters.clean import CleanFilter
+from filters.decontaminate import DecontaminateFilter, build_index, index_folder
 from filters.language import LanguageFilter, check_binding
 from pipelines.consistency import ConsistencyFilter
 from pipelines.exact_dedup import ExactDedup
@@ -35,7 +36,7 @@ from pipelines.stats import CollectStats, stage_seconds
 from schemas.config import ConfigError
 from schemas.manifest import objective, pairmill_version
 from schemas.recipe import FiltersConfig, Recipe, SourceSpec, recipe_as_dict
-from schemas.stages import CLEAN, CONSISTENCY, CURATION_STAGES, EXACT_DEDUP, LANGUAGE, NEAR_DEDUP, READ, WRITE
+from schemas.stages import CLEAN, CONSISTENCY, CURATION_STAGES, DECONTAMINATE, EXACT_DEDUP, LANGUAGE, NEAR_DEDUP, READ, WRITE
 from storage.builds import (
     dataset_folder,
     dataset_paths,
@@ -48,24 +49,24 @@ from storage.builds import (
 from storage.cache import check_remote
 from storage.files import delete
 
-StageMaker = Callable[[str, FiltersConfig], beam.PTransform | None]
+StageMaker = Callable[[str, FiltersConfig, str], beam.PTransform | None]
 
 
-def _clean(dataset: str, filters: FiltersConfig) -> beam.PTransform | None:
+def _clean(dataset: str, filters: FiltersConfig, output: str) -> beam.PTransform | None:
     return ApplyFilter(dataset, functools.partial(CleanFilter, filters.clean), batch_size=1024) if filters.clean is not None else None
 
 
-def _language(dataset: str, filters: FiltersConfig) -> beam.PTransform | None:
+def _language(dataset: str, filters: FiltersConfig, output: str) -> beam.PTransform | None:
     if filters.language is None:
         return None
     return ApplyFilter(dataset, functools.partial(LanguageFilter, filters.language), filters.language.batch_size)
 
 
-def _exact_dedup(dataset: str, filters: FiltersConfig) -> beam.PTransform | None:
+def _exact_dedup(dataset: str, filters: FiltersConfig, output: str) -> beam.PTransform | None:
     return ExactDedup(dataset, filters.dedup.exact) if filters.dedup is not None and filters.dedup.exact != "none" else None
 
 
-def _near_dedup(dataset: str, filters: FiltersConfig) -> beam.PTransform | None:
+def _near_dedup(dataset: str, filters: FiltersConfig, output: str) -> beam.PTransform | None:
     if filters.dedup is None or filters.dedup.near is None:
         return None
     try:
@@ -74,7 +75,14 @@ def _near_dedup(dataset: str, filters: FiltersConfig) -> beam.PTransform | None:
         raise ConfigError(f"filters.dedup.near: {err}") from None
 
 
-def _consistency(dataset: str, filters: FiltersConfig) -> beam.PTransform | None:
+def _decontaminate(dataset: str, filters: FiltersConfig, output: str) -> beam.PTransform | None:
+    if filters.decontaminate is None:
+        return None
+    make = functools.partial(DecontaminateFilter, filters.decontaminate, index_folder(output, filters.decontaminate))
+    return ApplyFilter(dataset, make, batch_size=1024)
+
+
+def _consistency(dataset: str, filters: FiltersConfig, output: str) -> beam.PTransform | None:
     return ConsistencyFilter(dataset, filters.consistency) if filters.consistency is not None else None
 
 
@@ -84,19 +92,20 @@ STAGE_MAKERS: dict[str, StageMaker] = {
     LANGUAGE: _language,
     EXACT_DEDUP: _exact_dedup,
     NEAR_DEDUP: _near_dedup,
+    DECONTAMINATE: _decontaminate,
     CONSISTENCY: _consistency,
 }
 
 
-def curation_stages(dataset: str, filters: FiltersConfig) -> list[tuple[str, beam.PTransform]]:
-    """The enabled filters of the recipe, in pipeline order, as Beam stages for one dataset."""
-    return [(name, stage) for name in CURATION_STAGES if (stage := STAGE_MAKERS[name](dataset, filters)) is not None]
+def curation_stages(dataset: str, filters: FiltersConfig, output: str) -> list[tuple[str, beam.PTransform]]:
+    """The enabled filters of the recipe, in pipeline order, as Beam stages for one dataset written under ``output``."""
+    return [(name, stage) for name in CURATION_STAGES if (stage := STAGE_MAKERS[name](dataset, filters, output)) is not None]
 
 
 def format_plan(recipe: Recipe) -> str:
     """What a build of this recipe would do, read from the recipe alone (no data is listed or read)."""
     def stages(filters: FiltersConfig) -> str:
-        return " -> ".join([READ, *(name for name, _ in curation_stages("plan", filters)), WRITE])
+        return " -> ".join([READ, *(name for name, _ in curation_stages("plan", filters, recipe.output)), WRITE])
 
     lines = [f"recipe {recipe.path} -> {recipe.output}", f"stages: {stages(recipe.filters)}"]
     lines += [f"  {spec.dataset} (its own filters): {stages(spec.filters)}" for spec in recipe.sources if spec.filters != recipe.filters]
@@ -134,7 +143,7 @@ def add_dataset(pipeline: beam.Pipeline, recipe: Recipe, source: Source) -> None
     dataset = source.dataset
     read = source.read(pipeline)
     records, dropped = read.records, []
-    for name, stage in curation_stages(dataset, source.spec.filters):
+    for name, stage in curation_stages(dataset, source.spec.filters, recipe.output):
         result = records | f"{dataset}: {name}" >> stage
         records = result.kept
         dropped.append(result.dropped)
@@ -267,6 +276,7 @@ def run_build(recipe: Recipe, beam_args: list[str], overwrite: bool = False, one
     if any(filters.language is not None for filters in used.values()):
         # Workers check at first use; a broken fastText binding here stops in one line, before the output is touched.
         check_binding()
+    decontamination = build_indexes(recipe)
     funnel, seconds, metrics = run_datasets(recipe, beam_args, overwrite, recipe.datasets, recipe.dataset_fingerprint,
                                             lambda pipeline, dataset: add_dataset(pipeline, recipe, sources[dataset]), one_at_a_time)
     return {
@@ -279,5 +289,23 @@ def run_build(recipe: Recipe, beam_args: list[str], overwrite: bool = False, one
         "seconds": seconds,
         "metrics": metrics,
         "datasets": funnel,
+        "decontamination": decontamination,
         "balanced": all(entry["balanced"] for entry in funnel.values()),
     }
+
+
+def build_indexes(recipe: Recipe) -> dict[str, Any]:
+    """Each decontamination index the recipe's sources use, built once (sources whose blocks agree share it);
+    per dataset, what it was checked against (the datasheet's facts: sets, their paths and sizes, the options)."""
+    built: dict[str, list[dict[str, Any]]] = {}
+    checked: dict[str, Any] = {}
+    for spec in recipe.sources:
+        config = spec.filters.decontaminate
+        if config is None:
+            continue
+        folder = index_folder(recipe.output, config)
+        if folder not in built:
+            built[folder] = build_index(config, folder).sets
+        checked[spec.dataset] = {"index": folder, "against": built[folder], "ngram": config.ngram, "sides": config.sides,
+                                 "queries_only": config.queries_only}
+    return checked

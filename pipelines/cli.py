@@ -68,7 +68,10 @@ def command_train(args: argparse.Namespace, beam_args: list[str]) -> int:
 
 
 def command_inspect(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from report.collect import read_report
+    from report.datasheet import format_datasheet
     from storage.builds import find_datasets, iter_records, read_manifest
+    from storage.files import split
 
     for folder in find_datasets(args.path):
         manifest = read_manifest(folder)
@@ -76,6 +79,10 @@ def command_inspect(args: argparse.Namespace, beam_args: list[str]) -> int:
         print(manifest.to_json().rstrip())
         for record in islice(iter_records(folder), args.records):
             print(json.dumps(record, ensure_ascii=False))
+        output, dataset = split(folder.rstrip("/"))
+        sheet = ((read_report(output) or {}).get("datasheets") or {}).get(dataset)
+        if sheet is not None:
+            print(format_datasheet(dataset, sheet))
     return 0
 
 
@@ -113,7 +120,7 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="logging detail (default WARNING)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    build = commands.add_parser("build", help="curate: ingest -> clean -> language -> dedup -> consistency -> shards",
+    build = commands.add_parser("build", help="curate: ingest -> clean -> language -> dedup -> decontaminate -> consistency -> shards",
                                 description="Build every source of RECIPE into OUT/<dataset> shard folders, with the funnel in OUT/report.json "
                                 "and OUT/report.html. Unknown --flags are passed to Beam.")
     build.add_argument("recipe", help="YAML recipe file")

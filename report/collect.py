@@ -15,6 +15,7 @@ from importlib import metadata
 from itertools import islice
 from typing import Any
 
+from report.datasheet import datasheet
 from schemas.manifest import Manifest
 from schemas.record import DroppedRecord, PairRecord, RejectedRow
 from schemas.stats import HISTOGRAM_EDGES, KEPT, Summary, add_summaries, empty_summary, summarize
@@ -63,6 +64,7 @@ class DatasetFigures:
     dropped: dict[tuple[str, str], list[DroppedRecord]] | None  # (stage, reason) -> rows; None: nothing dropped
     dropped_missing: list[tuple[str, str]]  # (stage, reason) of the funnel with no dropped rows written
     rejected: dict[str, list[RejectedRow]] | None  # reason -> rows; None: nothing rejected
+    datasheet: dict[str, Any]  # report/datasheet.py
 
 
 @dataclass
@@ -190,7 +192,8 @@ def rejected_examples(output: str, dataset: str, entry: dict[str, Any]) -> dict[
     return examples_per_key(rows_of(files), lambda row: row["reason"], wanted, EXAMPLES_PER_REASON)
 
 
-def dataset_figures(output: str, dataset: str, entry: dict[str, Any], stats: dict[str, Any] | None) -> DatasetFigures:
+def dataset_figures(output: str, dataset: str, entry: dict[str, Any], stats: dict[str, Any] | None, checked: dict[str, Any] | None) -> DatasetFigures:
+    """``checked``: what the build checked the dataset against (report.json's ``decontamination``), None if nothing."""
     dropped, dropped_missing = dropped_examples(output, dataset, entry)
     return DatasetFigures(
         name=dataset,
@@ -200,6 +203,7 @@ def dataset_figures(output: str, dataset: str, entry: dict[str, Any], stats: dic
         dropped=dropped,
         dropped_missing=dropped_missing,
         rejected=rejected_examples(output, dataset, entry),
+        datasheet=datasheet(checked, entry, dropped),
     )
 
 
@@ -225,7 +229,7 @@ def collect(output: str, report: dict[str, Any]) -> Collected:
         report=report,
         stats=stats,
         versions=versions(),
-        datasets=[dataset_figures(output, d, e, stats[d]) for d, e in report["datasets"].items()],
+        datasets=[dataset_figures(output, d, e, stats[d], report.get("decontamination", {}).get(d)) for d, e in report["datasets"].items()],
         mined=[mined_figures(output, name, stats[name] if name in stats else read_stats(output, name)) for name in mined],
     )
 

@@ -4,9 +4,9 @@ The page works offline: the plots are PNGs embedded as data URIs (report/charts.
 nothing else and runs no script. It opens with an overview (id ``overview``, report/overview.py):
 per dataset the records read, the share kept and the stage that removed most, with a warning for
 every stage that removed more than half of what reached it. Its sections (ids ``funnel``,
-``distributions``, ``examples``, ``shards``, ``run``) show the funnel of every dataset, the
-distributions the build measured (``OUT/_stats``), a few kept, dropped and rejected rows per reason,
-every shard with its checksum, and the recipe, versions and time of the run and which counter values
+``distributions``, ``examples``, ``datasheet``, ``shards``, ``run``) show the funnel of every dataset, the
+distributions the build measured (``OUT/_stats``), a few kept, dropped and rejected rows per reason, the
+decontamination datasheet (report/datasheet.py), every shard with its checksum, and the recipe, versions and time of the run and which counter values
 (committed or attempted) its books used. Every text from the output folder is escaped.
 """
 from __future__ import annotations
@@ -34,6 +34,7 @@ SECTIONS = [
     ("funnel", "Funnel"),
     ("distributions", "Distributions"),
     ("examples", "Examples"),
+    ("datasheet", "Decontamination datasheet"),
     ("shards", "Shards"),
     ("run", "Recipe, versions and run time"),
 ]
@@ -288,6 +289,31 @@ def examples_section(collected: Collected) -> str:
     return "".join(parts)
 
 
+def datasheet_section(collected: Collected) -> str:
+    """Per dataset: the evaluation sets its pairs were checked against, the pairs that overlapped each and on which
+    side, and a few of them (report/datasheet.py)."""
+    parts = [note("Use it to declare the training data of a model trained on this output: see README, 'Decontamination'.")]
+    for figures in collected.datasets:
+        sheet = figures.datasheet
+        parts.append(dataset_heading(figures.name))
+        if not sheet["checked"]:
+            parts.append(note("not checked against any evaluation set"))
+            continue
+        only = f"; queries only against {esc(', '.join(sheet['queries_only']))}" if sheet["queries_only"] else ""
+        parts.append(f"<p>sides checked: {esc(sheet['sides'])}; overlap: a shared n-gram of {sheet['ngram']} words, or equal{only}</p>")
+        rows = []
+        for source in sheet["against"]:
+            counts = sheet["overlaps"][source["name"]]
+            rows.append([f"<td>{esc(source['name'])}</td>", f"<td class='mono'>{esc(source['format'])} {esc(source['path'])}</td>",
+                         number(source["texts"]), number(counts["pairs"]), number(counts["query"]), number(counts["document"]), number(counts["both"])])
+        parts.append(table(["set", "source", "texts", "pairs dropped", "query", "document", "both"], rows))
+        for name, examples in sheet["examples"].items():
+            items = "".join(f"<li><span class='mono'>{esc(e['id'])}</span> [{esc(e['side'])}] query: {esc(e['query'])} | document: {esc(e['document'])}</li>"
+                            for e in examples[:3])
+            parts.append(f"<h4>{esc(name)}</h4><ul>{items}</ul>")
+    return "".join(parts)
+
+
 def shards_html(dataset: str, written: Written) -> str:
     folder, manifest = written.folder, written.manifest
     if manifest is None:
@@ -352,6 +378,7 @@ def render_html(collected: Collected) -> str:
         "funnel": funnel_section(report),
         "distributions": distributions_section(collected),
         "examples": examples_section(collected),
+        "datasheet": datasheet_section(collected),
         "shards": shards_section(collected),
         "run": run_section(collected),
     }
@@ -372,5 +399,6 @@ def render_html(collected: Collected) -> str:
 def write_report(output: str, report: dict[str, Any]) -> dict[str, str]:
     """Write ``OUT/report.json`` (the report, with the measured distributions and versions) and ``OUT/report.html``."""
     collected = collect(output, report)
-    document = {**report, "versions": collected.versions, "stats": collected.stats}
+    document = {**report, "versions": collected.versions, "stats": collected.stats,
+                "datasheets": {figures.name: figures.datasheet for figures in collected.datasets}}
     return write_report_files(output, document, render_html(collected))

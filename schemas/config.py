@@ -87,7 +87,8 @@ def parse_block(cls: type[T], raw: Any, where: str) -> T:
     """Build dataclass ``cls`` from a mapping, rejecting unknown keys and values of the wrong type.
 
     ``where`` is the position for messages, e.g. ``recipes/demo.yaml: filters.clean``. A field's
-    ``metadata["check"]`` (a callable returning an error string or None) adds a value rule.
+    ``metadata["check"]`` (a callable returning an error string or None) adds a value rule; a block's own
+    ``check_block()`` method (same answer) a rule across its keys.
     """
     if raw is None:
         raw = {}
@@ -113,7 +114,12 @@ def parse_block(cls: type[T], raw: Any, where: str) -> T:
         if problem:
             raise ConfigError(f"{where}.{name}: {problem}, got {raw[name]!r}")
         values[name] = value
-    return cls(**values)
+    block = cls(**values)
+    check_block = getattr(block, "check_block", None)
+    problem = check_block() if check_block else None
+    if problem:
+        raise ConfigError(f"{where}: {problem}")
+    return block
 
 
 def positive(value: Any) -> str | None:

@@ -15,6 +15,8 @@ from schemas.config import ConfigError, fraction, non_negative, parse_block, par
 from schemas.sources import SOURCE_OPTIONS
 
 DATASET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+# Decontamination keeps a bit per evaluation set in a 64-bit mask (filters/decontaminate.py).
+MAX_EVALUATION_SETS = 64
 
 
 @dataclass
@@ -82,6 +84,59 @@ class DedupConfig:
 
 
 @dataclass
+class EvaluationSource:
+    """One evaluation set whose texts training pairs must not contain."""
+
+    path: str = setting(help="a BEIR folder (corpus.jsonl and queries.jsonl, titles included), a JSON lines file or a text file, on any Beam filesystem")
+    format: Literal["beir", "jsonl", "lines"] = setting("beir", help="beir: a BEIR folder; jsonl: one JSON object a line; lines: one text a line")
+    field: str = setting("text", help="the JSON lines field that holds the text")
+    name: str | None = setting(None, help="the set's name in drop reasons and the datasheet; default: the last part of the path, without extension")
+
+    @property
+    def set_name(self) -> str:
+        if self.name is not None:
+            return self.name
+        last = self.path.rstrip("/").rsplit("/", 1)[-1]
+        return last.rsplit(".", 1)[0] if self.format != "beir" and "." in last else last
+
+
+@dataclass
+class DecontaminateConfig:
+    """Drops pairs that overlap an evaluation text: equal in the matching form, sharing an n-gram, or a near copy."""
+
+    against: list[EvaluationSource] = setting(help="the evaluation sets")
+    ngram: int = setting(13, check=positive, help="words an overlap must share; texts shorter than this compare whole")
+    containment: float | None = setting(
+        0.3, check=fraction,
+        help="also drop a text when at least this share of its 5-word shingles (and 3 or more) occur in one evaluation text: "
+        "a near copy, trimmed or with a few words changed; null: the n-gram rule alone",
+    )
+    sides: Literal["both", "query", "document"] = setting("both", help="which side of a pair is checked")
+    queries_only: list[str] = setting(
+        [], help="evaluation sets (by name) that only training queries are checked against, and only with their queries (a BEIR folder's "
+        "queries.jsonl): for sets whose corpus the training documents share by design, such as MS MARCO's",
+    )
+
+    @property
+    def names(self) -> list[str]:
+        return [source.set_name for source in self.against]
+
+    def check_block(self) -> str | None:
+        names = self.names
+        if not names:
+            return "against: name at least one evaluation set"
+        if len(names) > MAX_EVALUATION_SETS:
+            return f"against: at most {MAX_EVALUATION_SETS} evaluation sets, got {len(names)}"
+        for i, name in enumerate(names):
+            if not DATASET_NAME.match(name):
+                return f"against[{i}]: the set's name must be letters, digits, '_', '.' or '-', got {name!r} (set `name`)"
+            if name in names[:i]:
+                return f"against[{i}]: the name {name!r} is used by an earlier set (set `name`)"
+        unknown = [name for name in self.queries_only if name not in names]
+        return f"queries_only: {', '.join(map(repr, unknown))} is not the name of a set in `against`" if unknown else None
+
+
+@dataclass
 class TeacherConfig:
     """The embedding model; ``filters.consistency`` and ``mining`` each have their own ``teacher`` block."""
 
@@ -130,6 +185,7 @@ class FiltersConfig:
     clean: CleanConfig | None = None
     language: LanguageConfig | None = None
     dedup: DedupConfig | None = None
+    decontaminate: DecontaminateConfig | None = None
     consistency: ConsistencyConfig | None = None
 
 

@@ -22,6 +22,8 @@ BLOCKS: list[tuple[str, type]] = [
     ("filters.language", recipe.LanguageConfig),
     ("filters.dedup", recipe.DedupConfig),
     ("filters.dedup.near", recipe.MinHashConfig),
+    ("filters.decontaminate", recipe.DecontaminateConfig),
+    ("filters.decontaminate.against[]", recipe.EvaluationSource),
     ("filters.consistency", recipe.ConsistencyConfig),
     ("teacher", recipe.TeacherConfig),
     ("filters.consistency.teacher", recipe.ConsistencyTeacherConfig),

@@ -7,12 +7,13 @@ CLEAN = "clean"
 LANGUAGE = "language"
 EXACT_DEDUP = "exact_dedup"
 NEAR_DEDUP = "near_dedup"
+DECONTAMINATE = "decontaminate"
 CONSISTENCY = "consistency"
 MINE = "mine"
 WRITE = "write"
 
 # The recipe's filters, in the order a build runs them.
-CURATION_STAGES = (CLEAN, LANGUAGE, EXACT_DEDUP, NEAR_DEDUP, CONSISTENCY)
+CURATION_STAGES = (CLEAN, LANGUAGE, EXACT_DEDUP, NEAR_DEDUP, DECONTAMINATE, CONSISTENCY)
 DEDUP_STAGES = (EXACT_DEDUP, NEAR_DEDUP)
 # Every stage a dataset's records pass, in order: a build's, then mining's.
 STAGE_ORDER = (READ, *CURATION_STAGES, MINE, WRITE)

@@ -16,7 +16,7 @@ def test_every_curation_stage_has_one_maker_and_runs_in_the_declared_order() -> 
          "filters": {"clean": {}, "dedup": {"exact": "pair", "near": {}}}},
         "recipe.yaml",
     )
-    names = [name for name, _ in curation_stages("d", recipe.filters)]
+    names = [name for name, _ in curation_stages("d", recipe.filters, recipe.output)]
     assert names == [stage for stage in STAGE_ORDER if stage in names]
 
 

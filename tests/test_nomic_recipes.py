@@ -1,6 +1,7 @@
 """The Nomic recipes: they validate, hold Nomic's 29 + 10 sets with its prefixes and counts, and dry-run without data."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -48,6 +49,18 @@ def test_unsupervised_recipe_is_nomics_29_sets() -> None:
     # The split sizes of nomic-ai/nomic-embed-unsupervised-data sum to 238,998,494; the report rounds to 235M.
     assert expected_total(recipe) == 238_998_494
     assert abs(expected_total(recipe) - 235_000_000) / 235_000_000 < 0.02
+
+
+@pytest.mark.parametrize("path", [UNSUPERVISED, FINETUNE])
+def test_the_commented_decontaminate_block_is_a_valid_one(path: str, tmp_path: Path) -> None:
+    text = Path(path).read_text(encoding="utf-8")
+    block = re.search(r"^  # decontaminate:\n(?:  #   .*\n)+", text, flags=re.M)
+    assert block, "the recipe holds a commented decontaminate block"
+    uncommented = text.replace(block.group(), block.group().replace("  # ", "  "))
+    (tmp_path / "recipe.yaml").write_text(uncommented, encoding="utf-8")
+    config = load_recipe(str(tmp_path / "recipe.yaml")).filters.decontaminate
+    assert config is not None and all(source.path.startswith("gs://YOUR_BUCKET/beir/") for source in config.against)
+    assert set(config.queries_only) <= set(config.names) and "quora" in config.names
 
 
 def test_unsupervised_filters_are_nomics() -> None:

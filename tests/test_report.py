@@ -23,7 +23,7 @@ from schemas.stats import KEPT, summarize
 from storage.builds import read_manifest, stats_path
 from tests.helpers import FAST_RUNNER, write_dataset, write_recipe
 
-SECTION_IDS = ["funnel", "distributions", "examples", "shards", "run"]
+SECTION_IDS = ["funnel", "distributions", "examples", "datasheet", "shards", "run"]
 LONG_DOCUMENT = "Rinse the kettle with a citric acid solution and repeat it. " * 60
 CHROMIUM = shutil.which("chromium")
 
@@ -82,6 +82,8 @@ def test_report_of_a_build_has_every_section_with_its_content(built: Path) -> No
     assert "<h5>exact_dedup: exact_duplicate</h5>" in examples and "kettles/3" in examples and "kettles/106" in examples
     assert "<h5>clean: empty_document</h5>" in examples
     assert "{not json at all" in examples and "missing_field:title" in examples
+
+    assert "kettles</h3><p class='note'>not checked against any evaluation set" in sections["datasheet"]
 
     manifest = read_manifest(str(built / "kettles"))
     assert len(manifest.shards) > 1

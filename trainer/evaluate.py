@@ -8,11 +8,9 @@ several records has that one document as relevant.
 """
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TextIO
 
 import torch
 import torch.nn.functional as F
@@ -20,6 +18,7 @@ import torch.nn.functional as F
 from schemas.config import ConfigError
 from storage.builds import iter_records
 from storage.files import exists, join, open_text, split
+from storage.texts import BEIR_CORPUS, BEIR_FOLDER, BEIR_QUERIES, beir_rows, beir_text
 from text.hashing import in_fraction
 from trainer.config import BeirSet
 from trainer.data import TrainingSet
@@ -63,37 +62,17 @@ def held_out_set(training_set: TrainingSet, fraction: float, max_queries: int) -
     )
 
 
-def _beir_file(path: str) -> TextIO:
-    if not exists(path):
-        raise ConfigError(f"{path}: missing (a BEIR folder holds corpus.jsonl, queries.jsonl and qrels/<split>.tsv)")
-    return open_text(path)
-
-
-def _read_jsonl(path: str) -> list[dict]:
-    rows = []
-    with _beir_file(path) as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except ValueError as err:
-                raise ConfigError(f"{path}:{number}: not a JSON object ({err})") from None
-            if not isinstance(row, dict) or "_id" not in row:
-                raise ConfigError(f"{path}:{number}: a BEIR row needs an '_id' field")
-            rows.append(row)
-    return rows
-
-
 def load_beir(spec: BeirSet) -> RetrievalSet:
     """A BEIR folder: corpus.jsonl (_id, title, text), queries.jsonl (_id, text), qrels/<split>.tsv."""
-    corpus_rows = _read_jsonl(join(spec.path, "corpus.jsonl"))
-    query_rows = _read_jsonl(join(spec.path, "queries.jsonl"))
+    corpus_rows = list(beir_rows(spec.path, BEIR_CORPUS))
+    query_rows = list(beir_rows(spec.path, BEIR_QUERIES))
     corpus_index = {str(row["_id"]): i for i, row in enumerate(corpus_rows)}
-    query_text = {str(row["_id"]): row.get("text", "") for row in query_rows}
+    query_text = {str(row["_id"]): beir_text(row) for row in query_rows}
     qrels_path = join(spec.path, "qrels", f"{spec.split}.tsv")
     judged: dict[str, dict[int, int]] = {}
-    with _beir_file(qrels_path) as f:
+    if not exists(qrels_path):
+        raise ConfigError(f"{qrels_path}: missing ({BEIR_FOLDER})")
+    with open_text(qrels_path) as f:
         for number, line in enumerate(f, 1):
             fields = line.rstrip("\n").split("\t")
             if (number == 1 and fields[0] == "query-id") or not line.strip():
@@ -113,7 +92,7 @@ def load_beir(spec: BeirSet) -> RetrievalSet:
                 judged.setdefault(query_id, {})[corpus_index[corpus_id]] = grade
     if not judged:
         raise ConfigError(f"{qrels_path}: no query has a relevant document")
-    documents = [" ".join(t for t in (row.get("title", ""), row.get("text", "")) if t) for row in corpus_rows]
+    documents = [beir_text(row) for row in corpus_rows]
     return RetrievalSet(
         name=f"beir/{split(spec.path)[1]}",
         queries=[spec.query_prefix + query_text[q] for q in judged],
