@@ -8,8 +8,8 @@ curated default recipe), and each build trains the same student with several see
 model is scored on the external BEIR folder ../shared/realdata/beir/msmarco_subset (qrels without a
 header line), which no training source is drawn from. Printed per variant: pairs kept, nDCG@10 mean and
 spread (max - min) over seeds, and the difference from raw. The ``contaminated`` variants add pairs drawn from the
-BEIR set itself (10% of the raw pairs, query and relevant passage): how much such leakage inflates the score,
-and whether decontamination against the BEIR folder takes the inflation away.
+BEIR set itself (10% of the raw pairs, query and relevant passage): how much such leakage moves the score,
+and whether decontamination against the BEIR folder takes the change away (BENCHMARKS.md section 11).
 
     .venv/bin/python benchmarks/curation_value.py                       # default size, both students
     .venv/bin/python benchmarks/curation_value.py --students default --variants raw curated
